@@ -1,0 +1,113 @@
+"""The application factory: config -> db -> backends -> blueprints -> background workers."""
+from __future__ import annotations
+
+import atexit
+import logging
+import sys
+from typing import Any, Mapping
+
+from flask import Flask, redirect, request, url_for
+
+from app.config import ConfigError, Settings, load_settings
+
+
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app; a bad setting stops it with one line naming the variable."""
+    try:
+        settings = _load(test_config)
+    except ConfigError as exc:
+        if test_config is not None:
+            raise
+        print(f"Configuration error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+    app = Flask(__name__)
+    app.config["SETTINGS"] = settings
+    app.config["TESTING"] = settings.TESTING
+    app.config["MAX_CONTENT_LENGTH"] = (settings.MAX_VIDEO_SIZE_MB + 16) * 1024 * 1024
+    app.json.sort_keys = False
+    _configure_logging(settings)
+    settings.DATA_DIR.mkdir(parents=True, exist_ok=True)
+
+    from app.routes.upload_request import StreamingUploadRequest
+
+    app.request_class = StreamingUploadRequest
+
+    from flask_cors import CORS
+
+    CORS(app, resources={r"/api/*": {"origins": list(settings.CORS_ORIGINS)},
+                         r"/reports/api/*": {"origins": list(settings.CORS_ORIGINS)}})
+
+    from app import db
+
+    db.init_app(app)
+    _init_jobs(app, settings)
+
+    from app.routes import errors, files, jobs
+
+    errors.init_app(app)
+    app.register_blueprint(files.bp)
+    app.register_blueprint(jobs.bp)
+
+    from app import cli
+
+    cli.init_app(app)
+
+    @app.get("/")
+    def index():
+        return redirect("/files")
+
+    @app.get("/api/health")
+    def health():
+        return {"status": "ok", "storage_backend": settings.STORAGE_BACKEND,
+                "inference_backend": settings.INFERENCE_BACKEND}
+
+    @app.teardown_request
+    def discard_uploads(_exc):
+        discard = getattr(request, "discard_uploads", None)
+        if discard is not None:
+            discard()
+
+    return app
+
+
+def _load(test_config: Mapping[str, Any] | None) -> Settings:
+    if test_config is None:
+        from dotenv import load_dotenv
+
+        load_dotenv(override=False)
+        return load_settings()
+    overrides = dict(test_config)
+    environ = overrides.pop("ENVIRON", {})
+    return load_settings(environ=environ, overrides={"TESTING": True, **overrides})
+
+
+def _configure_logging(settings: Settings) -> None:
+    level = getattr(logging, settings.LOG_LEVEL.upper())
+    root = logging.getLogger()
+    if not root.handlers:
+        logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    root.setLevel(level)
+
+
+def _init_jobs(app: Flask, settings: Settings) -> None:
+    from app.services import derivatives, library
+    from app.services.jobs import JobRunner
+
+    runner = JobRunner(settings.DATABASE_PATH, workers=settings.JOB_WORKERS)
+
+    def run_import(ctx, params):
+        result = library.run_import(ctx, params)
+        if params.get("generate_proxies", True):
+            result["proxies_job_id"] = runner.submit(
+                ctx.conn, "proxies",
+                {"filter": {"directory": params["path"], "recursive": params.get("recursive", True)},
+                 "missing": True, "force": False},
+            )
+        return result
+
+    runner.register("import", run_import)
+    runner.register("proxies", lambda ctx, params: derivatives.run_derivatives(settings, ctx, params))
+    app.extensions["jobs"] = runner
+    runner.start()
+    atexit.register(runner.stop)

@@ -1,0 +1,234 @@
+"""Settings read from the environment and `.env`, typed and validated in one place."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+
+class ConfigError(ValueError):
+    """A setting has a value the app cannot run with."""
+
+
+def _parse_bool(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError("expected true or false")
+
+
+def _int_in(low: int | None = None, high: int | None = None) -> Callable[[str], int]:
+    def parse(value: str) -> int:
+        number = int(value.strip())
+        if low is not None and number < low:
+            raise ValueError(f"must be at least {low}")
+        if high is not None and number > high:
+            raise ValueError(f"must be at most {high}")
+        return number
+
+    return parse
+
+
+def _float_in(low: float | None = None) -> Callable[[str], float]:
+    def parse(value: str) -> float:
+        number = float(value.strip())
+        if low is not None and number < low:
+            raise ValueError(f"must be at least {low}")
+        return number
+
+    return parse
+
+
+def _choice(*options: str) -> Callable[[str], str]:
+    def parse(value: str) -> str:
+        lowered = value.strip().lower()
+        if lowered not in options:
+            raise ValueError(f"must be one of {', '.join(options)}")
+        return lowered
+
+    return parse
+
+
+def _text(value: str) -> str:
+    return value.strip()
+
+
+def _path_list(value: str) -> tuple[Path, ...]:
+    return tuple(Path(part).expanduser() for part in value.split(":") if part.strip())
+
+
+def _csv(value: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+# name -> (parser, default as the string a user would write, comment for .env.example)
+SPEC: dict[str, tuple[Callable[[str], Any], str | None, str]] = {
+    "HOST": (_text, "127.0.0.1", "Address to serve on; a non-loopback address requires API_TOKEN"),
+    "PORT": (_int_in(1, 65535), "5800", "Port to serve on"),
+    "DATA_DIR": (_text, "data", "Everything the app writes: database, proxies, uploads, local object store"),
+    "DATABASE_PATH": (_text, None, "SQLite database file (default DATA_DIR/app.db)"),
+    "LIBRARY_ROOTS": (_path_list, None, "Colon-separated folders that may be imported (default: home dir and DATA_DIR)"),
+    "CORS_ORIGINS": (_csv, "http://localhost:5800", "Comma-separated origins allowed to call the API"),
+    "API_TOKEN": (_text, "", "When set, state-changing requests need 'Authorization: Bearer <token>'"),
+    "LOG_LEVEL": (_choice("debug", "info", "warning", "error"), "info", "Logging level"),
+    "MAX_VIDEO_SIZE_MB": (_int_in(1), "10240", "Largest video accepted by upload"),
+    "MAX_IMAGE_SIZE_MB": (_int_in(1), "50", "Largest image accepted by upload"),
+    "PROXY_WORKERS": (_int_in(1, 64), None, "Parallel proxy/thumbnail workers (default: number of cores)"),
+    "JOB_WORKERS": (_int_in(1, 16), "2", "Background jobs (imports, proxies, analyses) run at once"),
+    "STORAGE_BACKEND": (_choice("local", "s3"), "local", "Object store: local folder under DATA_DIR or Amazon S3"),
+    "S3_BUCKET_NAME": (_text, "media-library", "Bucket for batch inputs/outputs (the local store uses it as a folder name)"),
+    "S3_ENDPOINT_URL": (_text, "", "Optional endpoint for S3-compatible stores"),
+    "AWS_REGION": (_text, "us-east-1", "AWS region for S3 and Bedrock"),
+    "AWS_PROFILE": (_text, "", "Optional named AWS profile (otherwise the standard credential chain)"),
+    "INFERENCE_BACKEND": (_choice("local", "bedrock"), "local", "Analysis engine: offline local analyser or Amazon Bedrock"),
+    "BEDROCK_BATCH_ROLE_ARN": (_text, "", "IAM service role Bedrock assumes for batch jobs"),
+    "BATCH_JOB_TIMEOUT_HOURS": (_int_in(24, 168), "72", "timeoutDurationInHours for batch jobs (24-168)"),
+    "NOVA_PRICES_FILE": (_text, "", "Optional JSON file overriding model prices"),
+    "LOCAL_BATCH_MIN_RECORDS": (_int_in(1), "1", "Minimum records per job accepted by the local batch engine"),
+    "LOCAL_BATCH_WORKERS": (_int_in(1, 8), "1", "Local batch jobs processed at once"),
+    "BATCH_IMAGES": (_parse_bool, "false", "Send images through batch jobs too (by S3 URI)"),
+    "BATCH_MAX_FILES": (_int_in(1, 50000), "150", "Most files per batch job"),
+    "BATCH_MAX_BYTES": (_int_in(1), str(int(4.5 * 1024**3)), "Most bytes of media per batch job (90% of 5 GB)"),
+    "BATCH_MIN_RECORDS": (_int_in(1), "100", "Bedrock's minimum records per batch job"),
+    "BATCH_MAX_CONCURRENT_JOBS": (_int_in(1, 1000), "20", "Batch jobs per model submitted or running at once"),
+    "BATCH_UPLOAD_WORKERS": (_int_in(1, 64), "4", "Parallel uploads/copies while staging a batch"),
+    "BATCH_POLLER_ENABLED": (_parse_bool, "true", "Run the background batch poller"),
+    "BATCH_POLLER_INTERVAL": (_float_in(0.1), "60", "Seconds between poller cycles"),
+    "BATCH_CHECK_INTERVAL": (_float_in(0), "30", "Seconds between status checks of one batch job"),
+    "BATCH_AUTO_CLEANUP": (_parse_bool, "true", "Delete staging and output objects once results are stored"),
+    "BATCH_RESULT_FETCH_MAX_RETRIES": (_int_in(1, 100), "3", "Transient failures before a chunk is RESULT_FETCH_FAILED"),
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Validated settings; paths are absolute."""
+
+    HOST: str
+    PORT: int
+    DATA_DIR: Path
+    DATABASE_PATH: Path
+    LIBRARY_ROOTS: tuple[Path, ...]
+    CORS_ORIGINS: tuple[str, ...]
+    API_TOKEN: str
+    LOG_LEVEL: str
+    MAX_VIDEO_SIZE_MB: int
+    MAX_IMAGE_SIZE_MB: int
+    PROXY_WORKERS: int
+    JOB_WORKERS: int
+    STORAGE_BACKEND: str
+    S3_BUCKET_NAME: str
+    S3_ENDPOINT_URL: str
+    AWS_REGION: str
+    AWS_PROFILE: str
+    INFERENCE_BACKEND: str
+    BEDROCK_BATCH_ROLE_ARN: str
+    BATCH_JOB_TIMEOUT_HOURS: int
+    NOVA_PRICES_FILE: str
+    LOCAL_BATCH_MIN_RECORDS: int
+    LOCAL_BATCH_WORKERS: int
+    BATCH_IMAGES: bool
+    BATCH_MAX_FILES: int
+    BATCH_MAX_BYTES: int
+    BATCH_MIN_RECORDS: int
+    BATCH_MAX_CONCURRENT_JOBS: int
+    BATCH_UPLOAD_WORKERS: int
+    BATCH_POLLER_ENABLED: bool
+    BATCH_POLLER_INTERVAL: float
+    BATCH_CHECK_INTERVAL: float
+    BATCH_AUTO_CLEANUP: bool
+    BATCH_RESULT_FETCH_MAX_RETRIES: int
+    TESTING: bool = False
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def uploads_dir(self) -> Path:
+        return self.DATA_DIR / "uploads"
+
+    @property
+    def proxies_dir(self) -> Path:
+        return self.DATA_DIR / "proxies"
+
+    @property
+    def objects_dir(self) -> Path:
+        return self.DATA_DIR / "objects"
+
+    @property
+    def effective_min_records(self) -> int:
+        """The batch minimum of the configured inference backend."""
+        if self.INFERENCE_BACKEND == "local":
+            return self.LOCAL_BATCH_MIN_RECORDS
+        return self.BATCH_MIN_RECORDS
+
+    def public_dict(self) -> dict[str, Any]:
+        """Settings safe to show (no token)."""
+        out = {}
+        for f in fields(self):
+            if f.name in {"API_TOKEN", "extra"}:
+                continue
+            value = getattr(self, f.name)
+            if isinstance(value, Path):
+                value = str(value)
+            elif isinstance(value, tuple):
+                value = [str(v) for v in value]
+            out[f.name] = value
+        return out
+
+
+def load_settings(environ: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None) -> Settings:
+    """Build Settings from an environment mapping plus overrides; raise ConfigError naming the variable."""
+    env = dict(os.environ if environ is None else environ)
+    overrides = dict(overrides or {})
+    values: dict[str, Any] = {}
+    for name, (parse, default, _comment) in SPEC.items():
+        if name in overrides:
+            raw = overrides.pop(name)
+            if not isinstance(raw, str):
+                values[name] = raw
+                continue
+        else:
+            raw = env.get(name)
+            if raw is None or (raw.strip() == "" and default not in (None, "")):
+                raw = default
+        if raw is None:
+            values[name] = None
+            continue
+        try:
+            values[name] = parse(raw)
+        except ValueError as exc:
+            raise ConfigError(f"{name}={raw!r} is invalid: {exc}") from None
+    testing = bool(overrides.pop("TESTING", False))
+
+    data_dir = Path(values["DATA_DIR"]).expanduser().resolve()
+    values["DATA_DIR"] = data_dir
+    db_path = values["DATABASE_PATH"]
+    values["DATABASE_PATH"] = Path(db_path).expanduser().resolve() if db_path else data_dir / "app.db"
+    roots = values["LIBRARY_ROOTS"]
+    if not roots:
+        roots = (Path.home(), data_dir)
+    values["LIBRARY_ROOTS"] = tuple(Path(r).expanduser().resolve() for r in roots)
+    if values["PROXY_WORKERS"] is None:
+        values["PROXY_WORKERS"] = max(1, os.cpu_count() or 1)
+    if values["STORAGE_BACKEND"] == "s3" and not values["S3_BUCKET_NAME"]:
+        raise ConfigError("S3_BUCKET_NAME must be set when STORAGE_BACKEND=s3")
+    if values["INFERENCE_BACKEND"] == "bedrock" and values["STORAGE_BACKEND"] != "s3":
+        raise ConfigError("INFERENCE_BACKEND=bedrock needs STORAGE_BACKEND=s3 (Bedrock reads batch inputs from S3)")
+    if not _is_loopback(values["HOST"]) and not values["API_TOKEN"]:
+        raise ConfigError(f"HOST={values['HOST']!r} is not a loopback address: set API_TOKEN to protect the API")
+    return Settings(**values, TESTING=testing, extra=overrides)
+
+
+def _is_loopback(host: str) -> bool:
+    return host in {"localhost", "::1"} or host.startswith("127.")
+
+
+def env_example() -> str:
+    """The text of .env.example, generated from SPEC so it never drifts."""
+    lines = ["# Every setting with its default. Copy to .env and change what you need."]
+    for name, (_parse, default, comment) in SPEC.items():
+        lines.append(f"# {comment}")
+        lines.append(f"{name}={default or ''}")
+    return "\n".join(lines) + "\n"

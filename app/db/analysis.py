@@ -1,0 +1,254 @@
+"""SQL for analysis runs and their per-type results."""
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import Any, Iterable
+
+from app.db import files as files_db
+from app.utils.timeutil import now_iso
+
+TYPE_CODES = {
+    "summary": "S", "chapters": "C", "elements": "E", "waterfall_classification": "W",
+    "search_metadata": "M", "combined": "X", "description": "D", "metadata": "T",
+}
+CODE_TYPES = {code: name for name, code in TYPE_CODES.items()}
+_B36 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def record_id_for(run_id: int, analysis_type: str) -> str:
+    """11 alphanumerics (the safest recordId form): a type letter + the run id in base 36."""
+    digits = ""
+    value = run_id
+    while value:
+        value, rem = divmod(value, 36)
+        digits = _B36[rem] + digits
+    return TYPE_CODES[analysis_type] + digits.rjust(10, "0")
+
+
+def parse_record_id(record_id: Any) -> tuple[int, str] | None:
+    """(run id, type) from a recordId, or None when it is not one of ours."""
+    if not isinstance(record_id, str) or len(record_id) != 11 or record_id[0] not in CODE_TYPES:
+        return None
+    try:
+        return int(record_id[1:], 36), CODE_TYPES[record_id[0]]
+    except ValueError:
+        return None
+
+
+def insert_run(
+    conn: sqlite3.Connection,
+    *,
+    file_id: int,
+    mode: str,
+    model_key: str,
+    model_id: str,
+    analysis_types: list[str],
+    options: dict[str, Any],
+    prompt_version: str,
+    status: str = "PENDING",
+    batch_id: int | None = None,
+    chunk_id: int | None = None,
+    job_id: str | None = None,
+    with_record_ids: bool = False,
+) -> int:
+    """A run and one PENDING result row per requested type; marks the file's analysis pending."""
+    stamp = now_iso()
+    cur = conn.execute(
+        "INSERT INTO analysis_runs (file_id, batch_id, chunk_id, job_id, mode, status, model_key, model_id,"
+        " analysis_types, options, prompt_version, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (file_id, batch_id, chunk_id, job_id, mode, status, model_key, model_id, json.dumps(analysis_types),
+         json.dumps(options), prompt_version, stamp),
+    )
+    run_id = int(cur.lastrowid)
+    conn.executemany(
+        "INSERT INTO analysis_results (run_id, analysis_type, record_id) VALUES (?, ?, ?)",
+        [(run_id, t, record_id_for(run_id, t) if with_record_ids else None) for t in analysis_types],
+    )
+    refresh_file_state(conn, file_id)
+    return run_id
+
+
+def set_run_chunk(conn: sqlite3.Connection, run_id: int, chunk_id: int | None, status: str) -> None:
+    conn.execute("UPDATE analysis_runs SET chunk_id = ?, status = ? WHERE id = ?", (chunk_id, status, run_id))
+
+
+def get_run(conn: sqlite3.Connection, run_id: int) -> sqlite3.Row | None:
+    return conn.execute("SELECT * FROM analysis_runs WHERE id = ?", (run_id,)).fetchone()
+
+
+def list_runs_for_file(conn: sqlite3.Connection, file_id: int, limit: int = 50) -> list[sqlite3.Row]:
+    return conn.execute(
+        "SELECT * FROM analysis_runs WHERE file_id = ? ORDER BY id DESC LIMIT ?", (file_id, limit)
+    ).fetchall()
+
+
+def list_results(conn: sqlite3.Connection, run_ids: Iterable[int]) -> dict[int, list[sqlite3.Row]]:
+    ids = list(run_ids)
+    grouped: dict[int, list[sqlite3.Row]] = {i: [] for i in ids}
+    for start in range(0, len(ids), 500):
+        part = ids[start : start + 500]
+        for row in conn.execute(
+            f"SELECT * FROM analysis_results WHERE run_id IN ({','.join('?' * len(part))}) ORDER BY rowid", part
+        ):
+            grouped[row["run_id"]].append(row)
+    return grouped
+
+
+def mark_run_started(conn: sqlite3.Connection, run_id: int) -> None:
+    conn.execute(
+        "UPDATE analysis_runs SET status = 'RUNNING', started_at = COALESCE(started_at, ?) WHERE id = ?",
+        (now_iso(), run_id),
+    )
+
+
+def store_result(
+    conn: sqlite3.Connection,
+    run_id: int,
+    analysis_type: str,
+    *,
+    result: dict[str, Any],
+    tokens_input: int,
+    tokens_output: int,
+    cost_usd: float,
+    truncated: bool,
+    stop_reason: str | None,
+    warnings: list[str],
+) -> bool:
+    """Store a validated result; False (and no change) when that result was already stored."""
+    cur = conn.execute(
+        "UPDATE analysis_results SET status = 'COMPLETED', result = ?, tokens_input = ?, tokens_output = ?,"
+        " cost_usd = ?, truncated = ?, stop_reason = ?, warnings = ?, error_code = NULL, error_message = NULL,"
+        " completed_at = ? WHERE run_id = ? AND analysis_type = ? AND status != 'COMPLETED'",
+        (json.dumps(result, ensure_ascii=False), tokens_input, tokens_output, cost_usd, int(truncated),
+         stop_reason, json.dumps(warnings) if warnings else None, now_iso(), run_id, analysis_type),
+    )
+    return cur.rowcount == 1
+
+
+def fail_result(
+    conn: sqlite3.Connection,
+    run_id: int,
+    analysis_type: str,
+    *,
+    code: str,
+    message: str,
+    tokens_input: int = 0,
+    tokens_output: int = 0,
+    cost_usd: float = 0.0,
+) -> bool:
+    cur = conn.execute(
+        "UPDATE analysis_results SET status = 'FAILED', error_code = ?, error_message = ?, tokens_input = ?,"
+        " tokens_output = ?, cost_usd = ?, completed_at = ?"
+        " WHERE run_id = ? AND analysis_type = ? AND status = 'PENDING'",
+        (code, message[:2000], tokens_input, tokens_output, cost_usd, now_iso(), run_id, analysis_type),
+    )
+    return cur.rowcount == 1
+
+
+def fail_pending_results(conn: sqlite3.Connection, run_id: int, *, code: str, message: str) -> int:
+    cur = conn.execute(
+        "UPDATE analysis_results SET status = 'FAILED', error_code = ?, error_message = ?, completed_at = ?"
+        " WHERE run_id = ? AND status = 'PENDING'",
+        (code, message[:2000], now_iso(), run_id),
+    )
+    return cur.rowcount
+
+
+def finalize_run(conn: sqlite3.Connection, run_id: int, *, processing_seconds: float | None = None) -> str:
+    """Roll a run's result rows up into the run: COMPLETED only if every type completed; else FAILED.
+
+    Returns the run's status (unchanged when results are still pending).
+    """
+    rows = conn.execute(
+        "SELECT status, tokens_input, tokens_output, cost_usd, truncated, error_code, error_message"
+        " FROM analysis_results WHERE run_id = ?",
+        (run_id,),
+    ).fetchall()
+    run = get_run(conn, run_id)
+    if any(r["status"] == "PENDING" for r in rows):
+        return run["status"]
+    failed = [r for r in rows if r["status"] == "FAILED"]
+    status = "FAILED" if failed or not rows else "COMPLETED"
+    first_error = failed[0] if failed else None
+    conn.execute(
+        "UPDATE analysis_runs SET status = ?, tokens_input = ?, tokens_output = ?, cost_usd = ?, truncated = ?,"
+        " error_code = ?, error_message = ?, completed_at = COALESCE(completed_at, ?),"
+        " processing_seconds = COALESCE(?, processing_seconds) WHERE id = ?",
+        (status, sum(r["tokens_input"] for r in rows), sum(r["tokens_output"] for r in rows),
+         round(sum(r["cost_usd"] for r in rows), 6), int(any(r["truncated"] for r in rows)),
+         first_error["error_code"] if first_error else None,
+         _combined_error(failed) if failed else None, now_iso(), processing_seconds, run_id),
+    )
+    refresh_file_state(conn, run["file_id"])
+    return status
+
+
+def _combined_error(failed: list[sqlite3.Row]) -> str:
+    messages = list(dict.fromkeys(r["error_message"] or r["error_code"] or "failed" for r in failed))
+    return "; ".join(messages)[:2000]
+
+
+def fail_run(conn: sqlite3.Connection, run_id: int, *, code: str, message: str) -> None:
+    fail_pending_results(conn, run_id, code=code, message=message)
+    finalize_run(conn, run_id)
+
+
+def refresh_file_state(conn: sqlite3.Connection, file_id: int) -> None:
+    """The file's denormalised analysis state: completed if any completed run, else the latest run's state."""
+    latest = conn.execute(
+        "SELECT id, status FROM analysis_runs WHERE file_id = ? ORDER BY id DESC LIMIT 1", (file_id,)
+    ).fetchone()
+    if latest is None:
+        files_db.set_analysis_state(conn, file_id, "none", None)
+        return
+    completed = conn.execute(
+        "SELECT id FROM analysis_runs WHERE file_id = ? AND status = 'COMPLETED' ORDER BY id DESC LIMIT 1",
+        (file_id,),
+    ).fetchone()
+    if latest["status"] in ("PENDING", "RUNNING", "SUBMITTED"):
+        state = "pending"
+    elif latest["status"] == "COMPLETED" or completed is not None:
+        state = "completed"
+    else:
+        state = "failed"
+    files_db.set_analysis_state(conn, file_id, state, latest["id"])
+
+
+def run_to_dict(run: sqlite3.Row, results: list[sqlite3.Row]) -> dict[str, Any]:
+    """The API shape of a run; `combined` is expanded into one key per type."""
+    merged: dict[str, Any] = {}
+    errors: dict[str, Any] = {}
+    for row in results:
+        if row["status"] == "COMPLETED" and row["result"]:
+            value = json.loads(row["result"])
+            if row["analysis_type"] == "combined" and isinstance(value, dict):
+                merged.update(value)
+            else:
+                merged[row["analysis_type"]] = value
+        elif row["status"] == "FAILED":
+            errors[row["analysis_type"]] = {"code": row["error_code"], "message": row["error_message"]}
+    error = {"code": run["error_code"], "message": run["error_message"]} if run["error_code"] else None
+    return {
+        "id": run["id"],
+        "file_id": run["file_id"],
+        "status": run["status"],
+        "mode": run["mode"],
+        "model": run["model_key"],
+        "model_id": run["model_id"],
+        "analysis_types": json.loads(run["analysis_types"]),
+        "options": json.loads(run["options"] or "{}"),
+        "prompt_version": run["prompt_version"],
+        "results": merged,
+        "result_errors": errors,
+        "tokens_input": run["tokens_input"],
+        "tokens_output": run["tokens_output"],
+        "cost_usd": run["cost_usd"],
+        "truncated": bool(run["truncated"]),
+        "error": error,
+        "batch_id": run["batch_id"],
+        "chunk_id": run["chunk_id"],
+        "processing_seconds": run["processing_seconds"],
+        "created_at": run["created_at"],
+        "completed_at": run["completed_at"],
+    }

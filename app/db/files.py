@@ -1,0 +1,254 @@
+"""SQL for source files and their derived proxies and thumbnails."""
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Iterator
+
+from app.utils.timeutil import now_iso
+
+FILE_COLUMNS = (
+    "path", "folder", "name", "size_bytes", "mtime", "fingerprint", "media_type", "mime_type", "container",
+    "duration_seconds", "width", "height", "fps", "video_codec", "audio_codec", "audio_channels", "bitrate",
+    "created_at", "created_source", "gps_latitude", "gps_longitude", "camera", "orientation", "origin",
+    "status", "error",
+)
+
+SORT_COLUMNS = {
+    "name": "f.name",
+    "path": "f.path",
+    "size": "f.size_bytes",
+    "duration": "f.duration_seconds",
+    "created": "f.created_at",
+    "imported": "f.imported_at",
+    "media_type": "f.media_type",
+}
+
+
+@dataclass
+class FileQuery:
+    """Validated list filters (see services.library.parse_file_query)."""
+
+    q: str | None = None
+    media_type: str | None = None
+    has_proxy: bool | None = None
+    analysis: str | None = None
+    status: str | None = None
+    min_size: int | None = None
+    max_size: int | None = None
+    min_duration: float | None = None
+    max_duration: float | None = None
+    created_from: str | None = None
+    created_to: str | None = None
+    imported_from: str | None = None
+    imported_to: str | None = None
+    directory: str | None = None
+    recursive: bool = True
+    ids: list[int] | None = None
+    sort: str = "name"
+    order: str = "asc"
+    page: int = 1
+    per_page: int = 50
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _where(query: FileQuery) -> tuple[str, list[Any]]:
+    """WHERE clause from fixed fragments; every user value is a bound parameter."""
+    clauses: list[str] = []
+    params: list[Any] = []
+    if query.q:
+        clauses.append("f.path LIKE ? ESCAPE '\\'")
+        params.append(f"%{_escape_like(query.q)}%")
+    if query.media_type:
+        clauses.append("f.media_type = ?")
+        params.append(query.media_type)
+    if query.status:
+        clauses.append("f.status = ?")
+        params.append(query.status)
+    if query.has_proxy is not None:
+        exists = "EXISTS (SELECT 1 FROM derivatives d WHERE d.file_id = f.id AND d.kind = 'proxy')"
+        clauses.append(exists if query.has_proxy else f"NOT {exists}")
+    if query.analysis:
+        clauses.append("f.analysis_status = ?")
+        params.append(query.analysis)
+    for column, op, value in (
+        ("f.size_bytes", ">=", query.min_size),
+        ("f.size_bytes", "<=", query.max_size),
+        ("f.duration_seconds", ">=", query.min_duration),
+        ("f.duration_seconds", "<=", query.max_duration),
+    ):
+        if value is not None:
+            clauses.append(f"{column} {op} ?")
+            params.append(value)
+    # Dates are compared on their YYYY-MM-DD prefix so '..._to' includes the whole day.
+    for column, op, value in (
+        ("f.created_at", ">=", query.created_from),
+        ("f.created_at", "<", _next_day_prefix(query.created_to)),
+        ("f.imported_at", ">=", query.imported_from),
+        ("f.imported_at", "<", _next_day_prefix(query.imported_to)),
+    ):
+        if value is not None:
+            clauses.append(f"{column} {op} ?")
+            params.append(value)
+    if query.directory:
+        folder = query.directory.rstrip("/") or "/"
+        if query.recursive:
+            prefix = folder if folder.endswith("/") else folder + "/"
+            clauses.append("(f.folder = ? OR f.folder LIKE ? ESCAPE '\\')")
+            params.extend([folder, _escape_like(prefix) + "%"])
+        else:
+            clauses.append("f.folder = ?")
+            params.append(folder)
+    if query.ids is not None:
+        if not query.ids:
+            clauses.append("0")
+        else:
+            clauses.append(f"f.id IN ({','.join('?' * len(query.ids))})")
+            params.extend(query.ids)
+    return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+def _next_day_prefix(day: str | None) -> str | None:
+    if day is None:
+        return None
+    from datetime import date, timedelta
+
+    return (date.fromisoformat(day) + timedelta(days=1)).isoformat()
+
+
+LIST_SELECT = """
+SELECT f.*, p.path AS proxy_path, p.size_bytes AS proxy_size_bytes, p.width AS proxy_width,
+       p.height AS proxy_height, p.spec AS proxy_spec, t.path AS thumbnail_path
+FROM files f
+LEFT JOIN derivatives p ON p.file_id = f.id AND p.kind = 'proxy'
+LEFT JOIN derivatives t ON t.file_id = f.id AND t.kind = 'thumbnail'
+"""
+
+
+def list_files(conn: sqlite3.Connection, query: FileQuery) -> list[sqlite3.Row]:
+    where, params = _where(query)
+    column = SORT_COLUMNS[query.sort]
+    direction = "DESC" if query.order == "desc" else "ASC"
+    offset = (query.page - 1) * query.per_page
+    sql = f"{LIST_SELECT}{where} ORDER BY {column} {direction}, f.id {direction} LIMIT ? OFFSET ?"
+    return conn.execute(sql, [*params, query.per_page, offset]).fetchall()
+
+
+def summarize_files(conn: sqlite3.Connection, query: FileQuery) -> dict[str, Any]:
+    where, params = _where(query)
+    row = conn.execute(
+        "SELECT COUNT(*) AS count, COALESCE(SUM(f.size_bytes), 0) AS total_bytes,"
+        " COALESCE(SUM(f.duration_seconds), 0) AS total_duration_seconds"
+        f" FROM files f{where}",
+        params,
+    ).fetchone()
+    proxy = conn.execute(
+        "SELECT COALESCE(SUM(d.size_bytes), 0) FROM derivatives d"
+        f" WHERE d.kind = 'proxy' AND d.file_id IN (SELECT f.id FROM files f{where})",
+        params,
+    ).fetchone()[0]
+    return {
+        "count": row["count"],
+        "total_bytes": row["total_bytes"],
+        "total_duration_seconds": round(row["total_duration_seconds"], 3),
+        "proxy_bytes": proxy,
+    }
+
+
+def iter_file_ids(conn: sqlite3.Connection, query: FileQuery) -> Iterator[int]:
+    """Every id matching the filters (no paging), in a stable order."""
+    where, params = _where(query)
+    for row in conn.execute(f"SELECT f.id FROM files f{where} ORDER BY f.id", params):
+        yield row[0]
+
+
+def get_file(conn: sqlite3.Connection, file_id: int) -> sqlite3.Row | None:
+    return conn.execute(f"{LIST_SELECT} WHERE f.id = ?", (file_id,)).fetchone()
+
+
+def get_files(conn: sqlite3.Connection, file_ids: Iterable[int]) -> list[sqlite3.Row]:
+    ids = list(file_ids)
+    rows: list[sqlite3.Row] = []
+    for start in range(0, len(ids), 500):
+        part = ids[start : start + 500]
+        rows.extend(conn.execute(f"{LIST_SELECT} WHERE f.id IN ({','.join('?' * len(part))})", part))
+    return rows
+
+
+def existing_by_path(conn: sqlite3.Connection, paths: Iterable[str]) -> dict[str, sqlite3.Row]:
+    found: dict[str, sqlite3.Row] = {}
+    items = list(paths)
+    for start in range(0, len(items), 500):
+        part = items[start : start + 500]
+        sql = f"SELECT id, path, size_bytes, mtime, status FROM files WHERE path IN ({','.join('?' * len(part))})"
+        for row in conn.execute(sql, part):
+            found[row["path"]] = row
+    return found
+
+
+def find_by_fingerprint(conn: sqlite3.Connection, fingerprint: str, size_bytes: int) -> list[sqlite3.Row]:
+    return conn.execute(
+        "SELECT id, path FROM files WHERE fingerprint = ? AND size_bytes = ?", (fingerprint, size_bytes)
+    ).fetchall()
+
+
+def insert_file(conn: sqlite3.Connection, values: dict[str, Any]) -> int:
+    stamp = now_iso()
+    columns = [c for c in FILE_COLUMNS if c in values]
+    sql = (
+        f"INSERT INTO files ({', '.join(columns)}, imported_at, updated_at)"
+        f" VALUES ({', '.join('?' * len(columns))}, ?, ?)"
+    )
+    cur = conn.execute(sql, [values[c] for c in columns] + [stamp, stamp])
+    return int(cur.lastrowid)
+
+
+def update_file(conn: sqlite3.Connection, file_id: int, values: dict[str, Any]) -> None:
+    columns = [c for c in FILE_COLUMNS if c in values]
+    if not columns:
+        return
+    assignments = ", ".join(f"{c} = ?" for c in columns)
+    conn.execute(
+        f"UPDATE files SET {assignments}, updated_at = ? WHERE id = ?",
+        [values[c] for c in columns] + [now_iso(), file_id],
+    )
+
+
+def delete_file(conn: sqlite3.Connection, file_id: int) -> None:
+    conn.execute("DELETE FROM files WHERE id = ?", (file_id,))
+
+
+def set_analysis_state(conn: sqlite3.Connection, file_id: int, status: str, latest_run_id: int | None) -> None:
+    conn.execute(
+        "UPDATE files SET analysis_status = ?, latest_run_id = ? WHERE id = ?", (status, latest_run_id, file_id)
+    )
+
+
+def get_derivatives(conn: sqlite3.Connection, file_id: int) -> dict[str, sqlite3.Row]:
+    rows = conn.execute("SELECT * FROM derivatives WHERE file_id = ?", (file_id,)).fetchall()
+    return {row["kind"]: row for row in rows}
+
+
+def upsert_derivative(
+    conn: sqlite3.Connection,
+    file_id: int,
+    kind: str,
+    *,
+    path: str,
+    spec: str,
+    size_bytes: int,
+    width: int | None,
+    height: int | None,
+) -> None:
+    conn.execute(
+        "INSERT INTO derivatives (file_id, kind, path, spec, size_bytes, width, height, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (file_id, kind) DO UPDATE SET path = excluded.path, spec = excluded.spec,"
+        " size_bytes = excluded.size_bytes, width = excluded.width, height = excluded.height,"
+        " created_at = excluded.created_at",
+        (file_id, kind, path, spec, size_bytes, width, height, now_iso()),
+    )

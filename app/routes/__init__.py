@@ -1,0 +1,1 @@
+"""Blueprints: thin HTTP layers over the services."""

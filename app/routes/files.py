@@ -1,0 +1,89 @@
+"""JSON API for the media library: import, upload, list, detail, media, delete, proxies."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Blueprint, jsonify, request, send_file
+
+from app.db import get_db
+from app.errors import AppError, BadRequest
+from app.routes._helpers import extension, json_body, settings
+from app.services import derivatives, library, uploads
+
+bp = Blueprint("files", __name__, url_prefix="/api/files")
+
+
+@bp.post("/import-directory")
+def import_directory():
+    body = json_body()
+    recursive = body.get("recursive", True)
+    if not isinstance(recursive, bool):
+        raise BadRequest("'recursive' must be true or false", code="invalid_parameter", details={"parameter": "recursive"})
+    folder = library.resolve_library_dir(settings(), body.get("path"))
+    job_id = extension("jobs").submit(get_db(), "import", {"path": str(folder), "recursive": recursive,
+                                                          "generate_proxies": body.get("generate_proxies", True) is True})
+    return jsonify({"job_id": job_id, "path": str(folder), "recursive": recursive}), 202
+
+
+@bp.post("/upload")
+def upload():
+    files = request.files.getlist("files") or request.files.getlist("file")
+    if not files:
+        raise BadRequest("send one or more files in multipart field 'files'", code="no_files")
+    stored, errors = [], []
+    for item in files:
+        temp = Path(item.stream.name)
+        item.stream.close()
+        try:
+            stored.append(uploads.store_upload(get_db(), settings(), item.filename, temp))
+        except AppError as exc:
+            errors.append({"filename": uploads.display_name(item.filename), **exc.to_dict()["error"]})
+    if stored and settings().PROXY_WORKERS:
+        extension("jobs").submit(get_db(), "proxies", {"file_ids": [f["id"] for f in stored], "force": False})
+    status = 201
+    if not stored:
+        codes = {e["code"] for e in errors}
+        status = 413 if "payload_too_large" in codes else 415
+    return jsonify({"items": stored, "errors": errors}), status
+
+
+@bp.get("")
+def list_files():
+    query = library.parse_file_query(request.args)
+    return jsonify(library.list_files(get_db(), query))
+
+
+@bp.get("/<int:file_id>")
+def get_file(file_id: int):
+    return jsonify(library.file_to_dict(library.get_file(get_db(), file_id), detail=True))
+
+
+@bp.delete("/<int:file_id>")
+def delete_file(file_id: int):
+    raw = request.args.get("delete_original", "false")
+    delete_original = library._as_bool("delete_original", raw)
+    return jsonify(library.delete_file(get_db(), settings(), file_id, delete_original=delete_original))
+
+
+@bp.get("/<int:file_id>/thumbnail")
+def thumbnail(file_id: int):
+    path, _row = library.derivative_path(settings(), get_db(), file_id, "thumbnail")
+    return send_file(path, mimetype="image/jpeg", conditional=True, max_age=3600)
+
+
+@bp.get("/<int:file_id>/proxy")
+def proxy(file_id: int):
+    path, row = library.derivative_path(settings(), get_db(), file_id, "proxy")
+    if row["media_type"] == "video":
+        mimetype = "video/mp4"
+    else:
+        mimetype = "image/png" if path.suffix == ".png" else "image/jpeg"
+    # conditional=True gives HTTP Range support (206 Partial Content) so players can seek.
+    return send_file(path, mimetype=mimetype, conditional=True, max_age=0)
+
+
+@bp.post("/proxies")
+def generate_proxies():
+    params = derivatives.validate_request(get_db(), json_body())
+    job_id = extension("jobs").submit(get_db(), "proxies", params)
+    return jsonify({"job_id": job_id}), 202
