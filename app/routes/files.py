@@ -8,7 +8,7 @@ from flask import Blueprint, jsonify, request, send_file
 from app.db import get_db
 from app.errors import AppError, BadRequest
 from app.routes._helpers import extension, json_body, settings
-from app.services import derivatives, library, uploads
+from app.services import analysis, derivatives, library, uploads
 
 bp = Blueprint("files", __name__, url_prefix="/api/files")
 
@@ -87,3 +87,10 @@ def generate_proxies():
     params = derivatives.validate_request(get_db(), json_body())
     job_id = extension("jobs").submit(get_db(), "proxies", params)
     return jsonify({"job_id": job_id}), 202
+
+
+@bp.get("/<int:file_id>/analyses")
+def file_analyses(file_id: int):
+    conn = get_db()
+    library.get_file(conn, file_id)
+    return jsonify({"items": analysis.list_file_runs(conn, file_id)})

@@ -32,6 +32,7 @@ CREATE TABLE files (
     analysis_status  TEXT    NOT NULL DEFAULT 'none'
                      CHECK (analysis_status IN ('none', 'pending', 'completed', 'failed')),
     latest_run_id    INTEGER,
+    proxy_bytes      INTEGER,                           -- size of the proxy, NULL when there is none
     imported_at      TEXT    NOT NULL,
     updated_at       TEXT    NOT NULL
 );
@@ -44,6 +45,8 @@ CREATE INDEX files_created ON files (created_at);
 CREATE INDEX files_imported ON files (imported_at);
 CREATE INDEX files_media_type ON files (media_type);
 CREATE INDEX files_analysis ON files (analysis_status);
+-- Covering index so the list summary (count, bytes, duration, proxy bytes) never reads the wide rows.
+CREATE INDEX files_summary ON files (analysis_status, media_type, size_bytes, duration_seconds, proxy_bytes);
 
 CREATE TABLE derivatives (
     file_id    INTEGER NOT NULL REFERENCES files (id) ON DELETE CASCADE,
@@ -86,3 +89,4 @@ CREATE TABLE job_failures (
     at      TEXT NOT NULL
 );
 CREATE INDEX job_failures_job ON job_failures (job_id, id);
+

@@ -1,0 +1,311 @@
+"""Analysis runs: which types apply to which file, on-demand execution, and storing model output."""
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import threading
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+from app.config import Settings
+from app.db import analysis as analysis_db
+from app.db import files as files_db
+from app.db.connection import transaction
+from app.errors import BadRequest, Unprocessable
+from app.inference.base import InferenceBackend, InferenceError
+from app.nova.catalog import Catalog, NovaModel, request_model_id
+from app.nova.estimate import cost_usd
+from app.nova.parser import ModelOutputError, parse_model_output
+from app.nova.prompts import IMAGE_TYPES, PROMPT_VERSION, VIDEO_TYPES, FileContext, normalize_options
+from app.nova.requests import build_request, image_media_bytes, image_media_s3, video_format, video_media_s3
+from app.services.jobs import JobContext
+from app.storage.base import ObjectNotFound, ObjectStore
+
+log = logging.getLogger(__name__)
+
+# Requests name video types; images get the closest image type (chapters has none).
+IMAGE_EQUIVALENT = {
+    "summary": "description", "description": "description", "elements": "elements",
+    "waterfall_classification": "waterfall_classification", "search_metadata": "metadata",
+    "metadata": "metadata", "chapters": None,
+}
+VIDEO_EQUIVALENT = {"description": "summary", "metadata": "search_metadata"}
+ALL_TYPES = tuple(dict.fromkeys(VIDEO_TYPES + IMAGE_TYPES))
+INLINE_VIDEO_MAX_BYTES = 20 * 1024 * 1024  # Nova takes up to 25 MB inline; larger proxies go by S3 URI
+
+
+@dataclass(frozen=True)
+class Services:
+    """The collaborators analysis needs, built once by the app factory."""
+
+    settings: Settings
+    store: ObjectStore
+    backend: InferenceBackend
+    catalog: Catalog
+
+
+def parse_types(raw: Any) -> list[str]:
+    """The requested analysis types, validated; `combined` must stand alone."""
+    if raw is None:
+        return ["combined"]
+    if not isinstance(raw, list) or not raw or not all(isinstance(t, str) for t in raw):
+        raise BadRequest("'analysis_types' must be a non-empty list of type names", code="invalid_parameter",
+                         details={"parameter": "analysis_types", "allowed": list(ALL_TYPES)})
+    unknown = [t for t in raw if t not in ALL_TYPES]
+    if unknown:
+        raise BadRequest(f"unknown analysis type(s): {', '.join(unknown)}", code="invalid_parameter",
+                         details={"parameter": "analysis_types", "allowed": list(ALL_TYPES)})
+    types = list(dict.fromkeys(raw))
+    if "combined" in types and len(types) > 1:
+        raise BadRequest("'combined' already includes every type; send it alone", code="invalid_parameter",
+                         details={"parameter": "analysis_types"})
+    return types
+
+
+def types_for_media(media_type: str, requested: list[str]) -> list[str]:
+    """The types to run for one file: video types as asked, images mapped to their equivalents."""
+    if media_type == "video":
+        mapped = [VIDEO_EQUIVALENT.get(t, t) for t in requested]
+        return [t for t in dict.fromkeys(mapped) if t in VIDEO_TYPES]
+    if requested == ["combined"]:
+        return list(IMAGE_TYPES)
+    mapped = [IMAGE_EQUIVALENT.get(t) for t in requested]
+    return [t for t in dict.fromkeys(mapped) if t]
+
+
+def parse_options(raw: Any) -> dict[str, Any]:
+    return normalize_options(raw)
+
+
+def resolve_model(services: Services, key: Any, *, for_submit: bool) -> NovaModel:
+    """The catalog model for a key (default per backend); 422 naming what to configure when unavailable."""
+    if key is None:
+        key = services.catalog.default_key(services.settings.INFERENCE_BACKEND)
+    if not isinstance(key, str):
+        raise BadRequest("'model' must be a model key", code="invalid_parameter", details={"parameter": "model"})
+    model = services.catalog.get(key)
+    if for_submit:
+        available, reason = model_availability(services.settings, model)
+        if not available:
+            raise Unprocessable(f"model {key!r} is not available: {reason}", code="model_unavailable",
+                                details={"model": key, "reason": reason})
+    return model
+
+
+def model_availability(settings: Settings, model: NovaModel) -> tuple[bool, str | None]:
+    if model.backend == "local":
+        if settings.INFERENCE_BACKEND != "local":
+            return False, "the local analyser runs only with INFERENCE_BACKEND=local"
+        return True, None
+    if settings.INFERENCE_BACKEND != "bedrock":
+        return False, ("set INFERENCE_BACKEND=bedrock, STORAGE_BACKEND=s3, S3_BUCKET_NAME, AWS_REGION and AWS "
+                       "credentials (and BEDROCK_BATCH_ROLE_ARN for batch jobs) to use Amazon Nova")
+    return True, None
+
+
+def model_to_dict(settings: Settings, model: NovaModel) -> dict[str, Any]:
+    available, reason = model_availability(settings, model)
+    return {
+        "key": model.key, "name": model.name, "model_id": model.model_id,
+        "inference_profile_id": model.inference_profile_id,
+        "price_input_per_1k": model.price_input_per_1k, "price_output_per_1k": model.price_output_per_1k,
+        "video": model.video, "image": model.image, "batch": model.batch, "lifecycle": model.lifecycle,
+        "max_video_seconds": model.max_video_seconds, "available": available, "reason": reason,
+    }
+
+
+def file_context(row: sqlite3.Row) -> FileContext:
+    gps = None
+    if row["gps_latitude"] is not None and row["gps_longitude"] is not None:
+        gps = (row["gps_latitude"], row["gps_longitude"])
+    exif_date = row["created_at"] if row["created_source"] == "exif" else None
+    return FileContext(name=row["name"], folder=row["folder"], duration_seconds=row["duration_seconds"],
+                       exif_date=exif_date, gps=gps, camera=row["camera"], media_type=row["media_type"])
+
+
+def create_runs(
+    conn: sqlite3.Connection,
+    *,
+    file_rows: Iterable[sqlite3.Row],
+    model: NovaModel,
+    requested_types: list[str],
+    options: dict[str, Any],
+    mode: str,
+    batch_id: int | None = None,
+) -> list[int]:
+    """One PENDING run per file (with its per-type result rows), in one transaction."""
+    run_ids = []
+    with transaction(conn):
+        for row in file_rows:
+            types = types_for_media(row["media_type"], requested_types)
+            if not types:
+                continue
+            run_ids.append(analysis_db.insert_run(
+                conn, file_id=row["id"], mode=mode, model_key=model.key, model_id=request_model_id(model),
+                analysis_types=types, options=options, prompt_version=PROMPT_VERSION, batch_id=batch_id,
+                with_record_ids=(mode == "batch"),
+            ))
+    return run_ids
+
+
+def store_model_output(
+    conn: sqlite3.Connection,
+    run: sqlite3.Row,
+    analysis_type: str,
+    body: Any,
+    *,
+    model: NovaModel,
+    batch: bool,
+    media_type: str,
+    duration_seconds: float | None,
+) -> bool:
+    """Parse, validate and store one model answer; a bad answer fails only that result. True if stored."""
+    options = _json(run["options"])
+    try:
+        parsed = parse_model_output(body, analysis_type, media_type=media_type,
+                                    duration_seconds=duration_seconds, options=options)
+    except ModelOutputError as exc:
+        tokens_in = getattr(exc, "input_tokens", 0) or 0
+        tokens_out = getattr(exc, "output_tokens", 0) or 0
+        return analysis_db.fail_result(
+            conn, run["id"], analysis_type, code=exc.code, message=exc.message, tokens_input=tokens_in,
+            tokens_output=tokens_out, cost_usd=cost_usd(model, tokens_in, tokens_out, batch=batch))
+    # combined is stored as one row holding its five parts; every other type as itself
+    result = parsed.results if analysis_type == "combined" else parsed.results[analysis_type]
+    return analysis_db.store_result(
+        conn, run["id"], analysis_type, result=result, tokens_input=parsed.input_tokens,
+        tokens_output=parsed.output_tokens,
+        cost_usd=cost_usd(model, parsed.input_tokens, parsed.output_tokens, batch=batch),
+        truncated=parsed.truncated, stop_reason=parsed.stop_reason, warnings=parsed.warnings)
+
+
+def _json(text: str | None) -> dict[str, Any]:
+    return json.loads(text) if text else {}
+
+
+def media_block(services: Services, row: sqlite3.Row, proxy_path: Path) -> dict[str, Any]:
+    """The Nova media content block for an on-demand call: inline bytes when small, else by URI."""
+    if row["media_type"] == "image":
+        return image_media_bytes(proxy_path.read_bytes())
+    size = proxy_path.stat().st_size
+    if size <= INLINE_VIDEO_MAX_BYTES:
+        data = base64.b64encode(proxy_path.read_bytes()).decode("ascii")
+        return {"video": {"format": "mp4", "source": {"bytes": data}}}
+    key = f"media/{row['id']}/{row['fingerprint'][:16]}/proxy.mp4"
+    try:
+        services.store.head(key)
+    except ObjectNotFound:
+        services.store.put_file(key, proxy_path, content_type="video/mp4")
+    return video_media_s3(services.store.uri(key), "mp4")
+
+
+def ensure_proxy(settings: Settings, conn: sqlite3.Connection, row: sqlite3.Row) -> Path:
+    """The file's proxy on disk, generated now when missing."""
+    from app.services import derivatives
+
+    existing = files_db.get_derivatives(conn, row["id"])
+    proxy = existing.get("proxy")
+    if proxy is not None and (settings.DATA_DIR / proxy["path"]).exists():
+        return settings.DATA_DIR / proxy["path"]
+    outcome = derivatives.make_derivatives(settings, row, {}, force=True, cancel=threading.Event())
+    if outcome.error:
+        raise RuntimeError(f"cannot make a proxy: {outcome.error}")
+    with transaction(conn):
+        for kind, values in outcome.derived:
+            files_db.upsert_derivative(conn, row["id"], kind, **values)
+    return settings.DATA_DIR / files_db.get_derivatives(conn, row["id"])["proxy"]["path"]
+
+
+def analyze_run(services: Services, conn: sqlite3.Connection, run_id: int) -> str:
+    """Run every pending type of one run on demand and finalise it; returns the run status."""
+    run = analysis_db.get_run(conn, run_id)
+    if run is None or run["status"] in ("COMPLETED", "FAILED"):
+        return run["status"] if run else "FAILED"
+    started = time.monotonic()
+    analysis_db.mark_run_started(conn, run_id)
+    row = files_db.get_file(conn, run["file_id"])
+    model = services.catalog.get(run["model_key"])
+    options = _json(run["options"])
+    if row["status"] != "ready":
+        with transaction(conn):
+            analysis_db.fail_run(conn, run_id, code="unreadable_file", message=f"file could not be read: {row['error']}")
+        return "FAILED"
+    try:
+        proxy_path = ensure_proxy(services.settings, conn, row)
+        media = media_block(services, row, proxy_path)
+    except Exception as exc:  # media faults fail this run only
+        log.warning("run %s: media not ready: %s", run_id, exc)
+        with transaction(conn):
+            analysis_db.fail_run(conn, run_id, code="media_unavailable", message=str(exc))
+        return "FAILED"
+    ctx = file_context(row)
+    pending = [r["analysis_type"] for r in analysis_db.list_results(conn, [run_id])[run_id] if r["status"] == "PENDING"]
+    for analysis_type in pending:
+        request = build_request(analysis_type, ctx, options, media=media, max_output_tokens=model.max_output_tokens)
+        try:
+            body = services.backend.invoke(request_model_id(model), request)
+        except InferenceError as exc:
+            with transaction(conn):
+                analysis_db.fail_result(conn, run_id, analysis_type, code=exc.code, message=exc.message)
+            continue
+        with transaction(conn):
+            store_model_output(conn, run, analysis_type, body, model=model, batch=False,
+                               media_type=row["media_type"], duration_seconds=row["duration_seconds"])
+    with transaction(conn):
+        return analysis_db.finalize_run(conn, run_id, processing_seconds=round(time.monotonic() - started, 3))
+
+
+def run_analyze_job(services: Services, ctx: JobContext, params: dict[str, Any]) -> dict[str, Any]:
+    """Job handler: analyse the given runs one after another; resumable (finished runs are skipped)."""
+    run_ids = [int(r) for r in params["run_ids"]]
+    for name in ("completed", "failed"):
+        ctx.counters.setdefault(name, 0)
+    ctx.done = 0
+    ctx.set_total(len(run_ids))
+    for run_id in run_ids:
+        ctx.check()
+        run = analysis_db.get_run(ctx.conn, run_id)
+        if run is None:
+            ctx.advance()
+            continue
+        row = files_db.get_file(ctx.conn, run["file_id"])
+        ctx.set_current(row["name"] if row else str(run_id))
+        already = run["status"] in ("COMPLETED", "FAILED")
+        status = analyze_run(services, ctx.conn, run_id)
+        if already:
+            ctx.advance()
+        elif status == "COMPLETED":
+            ctx.advance(completed=1)
+        else:
+            ctx.advance(failed=1)
+    ctx.set_current(None)
+    return dict(ctx.counters)
+
+
+def list_file_runs(conn: sqlite3.Connection, file_id: int) -> list[dict[str, Any]]:
+    runs = analysis_db.list_runs_for_file(conn, file_id)
+    results = analysis_db.list_results(conn, [r["id"] for r in runs])
+    return [analysis_db.run_to_dict(run, results[run["id"]]) for run in runs]
+
+
+def require_media_support(model: NovaModel, rows: list[sqlite3.Row]) -> None:
+    kinds = {r["media_type"] for r in rows}
+    if "video" in kinds and not model.video:
+        raise Unprocessable(f"model {model.key!r} cannot analyse video", code="unsupported_media")
+    if "image" in kinds and not model.image:
+        raise Unprocessable(f"model {model.key!r} cannot analyse images", code="unsupported_media")
+
+
+def image_s3_media(store: ObjectStore, key: str, data: bytes) -> dict[str, Any]:
+    """Image block by URI for batch records (BATCH_IMAGES=true)."""
+    from app.nova.requests import image_format
+
+    return image_media_s3(store.uri(key), image_format(data))
+
+
+def video_s3_media(store: ObjectStore, key: str, container: str | None) -> dict[str, Any]:
+    return video_media_s3(store.uri(key), video_format(container or "mp4"))

@@ -1,0 +1,46 @@
+"""Builds the object store, inference backend and model catalog from settings (the one place that chooses)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from app.config import Settings
+from app.inference.base import InferenceBackend
+from app.nova.catalog import Catalog, load_catalog
+from app.storage import ObjectStore, create_object_store
+
+LOCAL_ROLE_ARN = "arn:aws:iam::000000000000:role/local-batch"
+
+
+def build_object_store(settings: Settings) -> ObjectStore:
+    return create_object_store(
+        settings.STORAGE_BACKEND, data_dir=settings.DATA_DIR, bucket=settings.S3_BUCKET_NAME,
+        region=settings.AWS_REGION or None, endpoint_url=settings.S3_ENDPOINT_URL or None,
+        profile=settings.AWS_PROFILE or None,
+    )
+
+
+def build_inference_backend(settings: Settings, store: ObjectStore) -> InferenceBackend:
+    if settings.INFERENCE_BACKEND == "bedrock":
+        from app.inference.bedrock import BedrockBackend
+
+        return BedrockBackend(region=settings.AWS_REGION, profile=settings.AWS_PROFILE or None)
+    from app.inference.local_analyzer import LocalAnalyzer
+    from app.inference.local_engine import LocalBatchEngine
+
+    def resolve_uri(uri: str) -> Path:
+        path = store.local_path(store.key_from_uri(uri))
+        if path is None or not path.exists():
+            raise FileNotFoundError(uri)
+        return path
+
+    return LocalBatchEngine(settings.DATABASE_PATH, store, LocalAnalyzer(resolve_uri),
+                            min_records=settings.LOCAL_BATCH_MIN_RECORDS, workers=settings.LOCAL_BATCH_WORKERS)
+
+
+def build_catalog(settings: Settings) -> Catalog:
+    return load_catalog(Path(settings.NOVA_PRICES_FILE) if settings.NOVA_PRICES_FILE else None)
+
+
+def batch_role_arn(settings: Settings) -> str:
+    """The service role for batch jobs; the local engine accepts a placeholder."""
+    return settings.BEDROCK_BATCH_ROLE_ARN or LOCAL_ROLE_ARN
