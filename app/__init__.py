@@ -44,9 +44,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         _stop_on_config_error(exc, test_config)
     _init_jobs(app, settings)
 
-    from app.routes import errors, files, jobs, nova
+    from app.routes import errors, files, jobs, nova, security
 
     errors.init_app(app)
+    security.init_app(app)
     app.register_blueprint(files.bp)
     app.register_blueprint(jobs.bp)
     app.register_blueprint(nova.bp)

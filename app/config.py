@@ -89,6 +89,7 @@ SPEC: dict[str, tuple[Callable[[str], Any], str | None, str]] = {
     "NOVA_PRICES_FILE": (_text, "", "Optional JSON file overriding model prices"),
     "LOCAL_BATCH_MIN_RECORDS": (_int_in(1), "1", "Minimum records per job accepted by the local batch engine"),
     "LOCAL_BATCH_WORKERS": (_int_in(1, 8), "1", "Local batch jobs processed at once"),
+    "LOCAL_BATCH_STEP_DELAY": (_float_in(0), "0", "Seconds the local engine lingers in each early status (demos)"),
     "BATCH_IMAGES": (_parse_bool, "false", "Send images through batch jobs too (by S3 URI)"),
     "BATCH_MAX_FILES": (_int_in(1, 50000), "150", "Most files per batch job"),
     "BATCH_MAX_BYTES": (_int_in(1), str(int(4.5 * 1024**3)), "Most bytes of media per batch job (90% of 5 GB)"),
@@ -130,6 +131,7 @@ class Settings:
     NOVA_PRICES_FILE: str
     LOCAL_BATCH_MIN_RECORDS: int
     LOCAL_BATCH_WORKERS: int
+    LOCAL_BATCH_STEP_DELAY: float
     BATCH_IMAGES: bool
     BATCH_MAX_FILES: int
     BATCH_MAX_BYTES: int

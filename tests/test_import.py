@@ -173,7 +173,7 @@ def test_missing_folder_is_404_like_bad_request(client, library_root):
 
 def test_import_requires_a_json_body(client):
     response = client.post("/api/files/import-directory", data="path=/tmp")
-    assert response.status_code == 400 and response.get_json()["error"]["code"] == "json_required"
+    assert response.status_code == 415 and response.get_json()["error"]["code"] == "json_required"
 
 
 def test_cancel_stops_an_import_between_files(client, app, library_root):
@@ -183,13 +183,13 @@ def test_cancel_stops_an_import_between_files(client, app, library_root):
         shutil.copy2(SAMPLE_MEDIA / "kiwi.jpg", folder / f"img_{index:04d}.jpg")
     response = client.post("/api/files/import-directory", json={"path": str(folder), "generate_proxies": False})
     job_id = response.get_json()["job_id"]
-    cancel = client.post(f"/api/jobs/{job_id}/cancel")
+    cancel = client.post(f"/api/jobs/{job_id}/cancel", json={})
     assert cancel.status_code in (200, 409)
     job = wait_for_job(client, job_id)
     if cancel.status_code == 200:
         assert job["status"] == "CANCELLED"
         assert job["imported"] < 400
-    again = client.post(f"/api/jobs/{job_id}/cancel")
+    again = client.post(f"/api/jobs/{job_id}/cancel", json={})
     assert again.status_code == 409
 
 

@@ -34,7 +34,8 @@ def build_inference_backend(settings: Settings, store: ObjectStore) -> Inference
         return path
 
     return LocalBatchEngine(settings.DATABASE_PATH, store, LocalAnalyzer(resolve_uri),
-                            min_records=settings.LOCAL_BATCH_MIN_RECORDS, workers=settings.LOCAL_BATCH_WORKERS)
+                            min_records=settings.LOCAL_BATCH_MIN_RECORDS, workers=settings.LOCAL_BATCH_WORKERS,
+                            step_delay=settings.LOCAL_BATCH_STEP_DELAY)
 
 
 def build_catalog(settings: Settings) -> Catalog:
