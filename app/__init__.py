@@ -44,13 +44,20 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         _stop_on_config_error(exc, test_config)
     _init_jobs(app, settings)
 
-    from app.routes import errors, files, jobs, nova, security
+    from app.routes import errors, files, jobs, nova, reports, security
 
     errors.init_app(app)
     security.init_app(app)
     app.register_blueprint(files.bp)
     app.register_blueprint(jobs.bp)
     app.register_blueprint(nova.bp)
+    app.register_blueprint(reports.bp)
+
+    from app.routes import pages, search, usage
+
+    app.register_blueprint(pages.bp)
+    app.register_blueprint(search.bp)
+    app.register_blueprint(usage.bp)
 
     from app import cli
 

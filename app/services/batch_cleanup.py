@@ -1,0 +1,115 @@
+"""Batch staging storage: what it holds, and deleting the folders of fully ingested chunks."""
+from __future__ import annotations
+
+import logging
+import sqlite3
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from app.storage.base import ObjectStore, StorageError
+from app.utils.timeutil import now_iso, utcnow
+
+log = logging.getLogger(__name__)
+
+STAGING_ROOT = "nova_batch/"
+OUTPUT_ROOT = "nova_batch_output/"
+
+# A chunk's objects may go only once nothing more will be read from them.
+_CLEANABLE_SQL = """
+SELECT * FROM bedrock_batch_jobs
+WHERE cleanup_completed_at IS NULL
+  AND (
+        (status IN ('COMPLETED', 'PARTIAL') AND results_fetched_at IS NOT NULL)
+     OR (status = 'CANCELLED' AND (results_fetched_at IS NOT NULL OR job_arn IS NULL))
+     OR (:include_failed AND status = 'FAILED')
+  )
+  AND (:cutoff IS NULL OR COALESCE(completed_at, updated_at) < :cutoff)
+ORDER BY id
+"""
+
+
+def cleanable_chunks(conn: sqlite3.Connection, *, include_failed: bool = False,
+                     older_than_days: float | None = None) -> list[sqlite3.Row]:
+    cutoff = (utcnow() - timedelta(days=older_than_days)).isoformat() if older_than_days is not None else None
+    return conn.execute(_CLEANABLE_SQL, {"include_failed": int(include_failed), "cutoff": cutoff}).fetchall()
+
+
+def _prefixes(chunk: sqlite3.Row) -> list[str]:
+    prefixes = []
+    for value in (chunk["staging_folder"], chunk["output_prefix"]):
+        if value:
+            prefixes.append(value if value.endswith("/") else value + "/")
+    # Never touch anything outside the app's own batch roots (the library's proxies live elsewhere).
+    return [p for p in prefixes if p.startswith((STAGING_ROOT, OUTPUT_ROOT)) and p not in (STAGING_ROOT, OUTPUT_ROOT)]
+
+
+@dataclass
+class CleanupReport:
+    dry_run: bool
+    jobs_processed: int = 0
+    jobs_cleaned: int = 0
+    objects_deleted: int = 0
+    bytes_freed: int = 0
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"dry_run": self.dry_run, "jobs_processed": self.jobs_processed, "jobs_cleaned": self.jobs_cleaned,
+                "objects_deleted": self.objects_deleted, "bytes_freed": self.bytes_freed, "errors": self.errors}
+
+
+def cleanup_chunk(conn: sqlite3.Connection, store: ObjectStore, chunk: sqlite3.Row, *, dry_run: bool,
+                  report: CleanupReport) -> None:
+    """Delete (or count, in a dry run) every object of one chunk's staging and output folders."""
+    report.jobs_processed += 1
+    try:
+        objects = [info for prefix in _prefixes(chunk) for info in store.list(prefix)]
+        if not dry_run and objects:
+            store.delete_many(info.key for info in objects)
+    except StorageError as exc:
+        report.errors.append({"chunk_id": chunk["id"], "message": str(exc), "transient": exc.transient})
+        log.warning("cleanup of chunk %s failed: %s", chunk["id"], exc)
+        return
+    report.objects_deleted += len(objects)
+    report.bytes_freed += sum(info.size for info in objects)
+    report.jobs_cleaned += 1
+    if not dry_run:
+        conn.execute(
+            "UPDATE bedrock_batch_jobs SET cleanup_completed_at = ?, updated_at = ? WHERE id = ?"
+            " AND cleanup_completed_at IS NULL",
+            (now_iso(), now_iso(), chunk["id"]),
+        )
+
+
+def cleanup(conn: sqlite3.Connection, store: ObjectStore, *, dry_run: bool = True, include_failed: bool = False,
+            older_than_days: float | None = None, chunk_ids: list[int] | None = None) -> CleanupReport:
+    """Clean every eligible chunk; the dry run counts exactly what a real run would delete."""
+    report = CleanupReport(dry_run=dry_run)
+    for chunk in cleanable_chunks(conn, include_failed=include_failed, older_than_days=older_than_days):
+        if chunk_ids is not None and chunk["id"] not in chunk_ids:
+            continue
+        cleanup_chunk(conn, store, chunk, dry_run=dry_run, report=report)
+    return report
+
+
+def storage_report(conn: sqlite3.Connection, store: ObjectStore) -> dict[str, Any]:
+    """What the batch folders hold right now, measured from the store itself."""
+    folders: set[str] = set()
+    inputs = {"count": 0, "bytes": 0}
+    outputs = {"count": 0, "bytes": 0}
+    for info in store.list(STAGING_ROOT):
+        folders.add(info.key[len(STAGING_ROOT):].split("/", 1)[0])
+        inputs["count"] += 1
+        inputs["bytes"] += info.size
+    for info in store.list(OUTPUT_ROOT):
+        folders.add(info.key[len(OUTPUT_ROOT):].split("/", 1)[0])
+        outputs["count"] += 1
+        outputs["bytes"] += info.size
+    return {
+        "batch_folders": {"count": len(folders), "objects": inputs["count"] + outputs["count"],
+                          "bytes": inputs["bytes"] + outputs["bytes"]},
+        "input_files": inputs,
+        "output_files": outputs,
+        "cleanable_jobs": len(cleanable_chunks(conn)),
+        "total_bytes": inputs["bytes"] + outputs["bytes"],
+    }
