@@ -137,3 +137,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(import_dir_command)
     app.cli.add_command(proxies_command)
     app.cli.add_command(files_group)
+
+    from app import cli_batch
+
+    cli_batch.init_app(app)

@@ -1,6 +1,7 @@
 """Validators that turn untrusted model output into the result shapes of docs/analysis-contract.md."""
 from __future__ import annotations
 
+import functools
 import math
 import re
 import unicodedata
@@ -40,7 +41,11 @@ MAX_PEOPLE = 100_000
 _CONFIDENCE_WORDS = {"high": 0.9, "medium": 0.6, "moderate": 0.6, "low": 0.3}
 _NULL_WORDS = {"", "null", "none", "unknown", "n/a", "na", "not available", "not specified", "-"}
 _BIDI = set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f")
-_SPACES = re.compile(r"[ \t]+")
+_SPACES = re.compile(r"[ \t]{2,}|\t")  # a lone space is already what it becomes
+_CHOICE_SEPARATORS = re.compile(r"[\s_-]+")
+# Every character _clean_char may change (Cc, Zl, Zp, Cs and the bidi controls): text without one
+# is left as it is, so clean text costs one regex scan instead of a Python call per character.
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff\u202a-\u202e\u2066-\u2069\u200e\u200f]")
 _CLOCK = re.compile(r"^(?:(\d+):)?(\d+):(\d{1,2}(?:[.,]\d+)?)$")
 _RANGE_SPLIT = re.compile(r"\s*(?:-|\u2013|\u2014|\bto\b)\s*")
 _DATE = re.compile(r"^(\d{4})[-:/._](\d{1,2})[-:/._](\d{1,2})(?:[T ].*)?$")
@@ -88,7 +93,10 @@ def cap(text: str, limit: int) -> str:
 def single_line(value: object, limit: int) -> str:
     """A value as one clean line: no control characters or line breaks, spaces collapsed, capped."""
     text = "" if value is None else str(value)[: limit * 4]
-    text = "".join(_clean_char(ch, keep_newlines=False) for ch in text)
+    if text.isprintable() and "  " not in text:
+        return cap(text.strip(), limit)  # nothing to clean: the common case, kept fast
+    if not text.isprintable():
+        text = _UNSAFE.sub(lambda m: _clean_char(m.group(), keep_newlines=False), text)
     return cap(_SPACES.sub(" ", text).strip(), limit)
 
 
@@ -96,9 +104,16 @@ def paragraphs(value: object, limit: int) -> str:
     """A value as clean multi-line text: newlines kept (at most one blank line), controls dropped."""
     text = "" if value is None else str(value)[: limit * 4]
     text = text.replace("\r\n", "\n").replace("\r", "\n")
-    text = "".join(_clean_char(ch, keep_newlines=True) for ch in text)
-    text = "\n".join(_SPACES.sub(" ", line).strip() for line in text.split("\n"))
-    return cap(re.sub(r"\n{3,}", "\n\n", text).strip(), limit)
+    if (text.replace("\n", "").isprintable() and "  " not in text and " \n" not in text
+            and "\n " not in text and "\n\n\n" not in text):
+        return cap(text.strip(), limit)  # already clean: the common case, kept fast
+    if not text.replace("\n", "").isprintable():
+        text = _UNSAFE.sub(lambda m: _clean_char(m.group(), keep_newlines=True), text)
+    text = "\n".join((_SPACES.sub(" ", line) if "  " in line or "\t" in line else line).strip()
+                     for line in text.split("\n"))
+    if "\n\n\n" in text:
+        text = re.sub(r"\n{3,}", "\n\n", text)
+    return cap(text.strip(), limit)
 
 
 def parse_seconds(value: Any) -> float | None:
@@ -208,14 +223,23 @@ def _choice(value: Any, allowed: tuple[str, ...]) -> str | None:
     """The allowed value matching case-insensitively (spaces, '-' and '_' treated alike), or None."""
     if not isinstance(value, str):
         return None
-    wanted = re.sub(r"[\s_-]+", " ", value.strip().casefold())[:100]
-    for option in allowed:
-        norm = re.sub(r"[\s_-]+", " ", option.casefold())
-        base, _, paren = norm.partition(" (")
+    wanted = _CHOICE_SEPARATORS.sub(" ", value.strip().casefold())[:100]
+    for option, norm, base, paren in _choice_forms(allowed):
         # 'Classic' and 'small' both name 'Classic (Small)'.
         if wanted in (norm, base) or (paren and wanted == paren.rstrip(")")):
             return option
     return None
+
+
+@functools.lru_cache(maxsize=64)
+def _choice_forms(allowed: tuple[str, ...]) -> tuple[tuple[str, str, str, str], ...]:
+    """(option, normalised, part before ' (', part inside the parentheses) for each allowed value."""
+    forms = []
+    for option in allowed:
+        norm = _CHOICE_SEPARATORS.sub(" ", option.casefold())
+        base, _, paren = norm.partition(" (")
+        forms.append((option, norm, base, paren))
+    return tuple(forms)
 
 
 def _bool(value: Any) -> bool | None:

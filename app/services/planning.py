@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 from app.config import Settings
 from app.errors import Unprocessable
@@ -115,8 +115,12 @@ def plan_analysis(
     options: dict[str, Any],
     mode: str,
     settings: Settings,
+    types_by_file: Mapping[int, list[str]] | None = None,
 ) -> Plan:
-    """Route every file; greedy chunks in a stable order never exceed BATCH_MAX_FILES or BATCH_MAX_BYTES."""
+    """Route every file; greedy chunks in a stable order never exceed BATCH_MAX_FILES or BATCH_MAX_BYTES.
+
+    `types_by_file` narrows the types of some files (a retry runs only what failed).
+    """
     if mode not in MODES:
         raise Unprocessable(f"mode must be one of {', '.join(MODES)}", code="invalid_parameter",
                             details={"parameter": "mode"})
@@ -124,7 +128,10 @@ def plan_analysis(
     batch_candidates: list[PlannedFile] = []
     depth = options.get("summary_depth", "standard")
     for row in sorted(rows, key=lambda r: r["id"]):
-        types = types_for_media(row["media_type"], requested_types)
+        if types_by_file is not None and row["id"] in types_by_file:
+            types = list(types_by_file[row["id"]])
+        else:
+            types = types_for_media(row["media_type"], requested_types)
         records = len(types)
         planned = PlannedFile(row["id"], row["name"], row["media_type"], types, records, _proxy_bytes(row))
         plan.files.append(planned)

@@ -1,0 +1,1 @@
+"""The batch pipeline: submission, staging, submit, tracking, ingestion, status and actions."""

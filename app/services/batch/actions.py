@@ -1,0 +1,105 @@
+"""User actions on a submission: cancel it, or retry what failed."""
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+from datetime import datetime
+from typing import Any
+
+from app.db import batches as batches_db
+from app.db import files as files_db
+from app.db import jobs as jobs_db
+from app.db.connection import transaction
+from app.errors import Conflict, NotFound
+from app.inference.base import ConflictError, InferenceError
+from app.services.analysis import Services, parse_types
+from app.services.batch import common
+from app.services.batch.status import batch_to_dict, refresh_batch
+from app.services.batch.submission import submit_plan
+from app.services.batch.submit import record_submission, find_existing_job
+
+log = logging.getLogger(__name__)
+
+
+def _batch_or_404(conn: sqlite3.Connection, batch_id: int) -> sqlite3.Row:
+    batch = batches_db.get_batch(conn, batch_id)
+    if batch is None:
+        raise NotFound(f"batch {batch_id} not found", code="batch_not_found", details={"batch_id": batch_id})
+    return batch
+
+
+def cancel_batch(conn: sqlite3.Connection, services: Services, jobs: Any, batch_id: int, *,
+                 now: datetime | None = None) -> dict[str, Any]:
+    """Stop running chunks, cancel queued ones and the on-demand job; output already made is still ingested."""
+    current = common.utc(now)
+    batch = _batch_or_404(conn, batch_id)
+    status = refresh_batch(conn, batch_id)
+    if status in batches_db.BATCH_TERMINAL:
+        raise Conflict(f"batch {batch_id} is already {status}", code="batch_finished", details={"status": status})
+    with transaction(conn):
+        batches_db.update_batch(conn, batch_id, cancel_requested=1)
+    for job_id in (batch["stage_job_id"], batch["on_demand_job_id"]):
+        _cancel_job(conn, jobs, job_id)
+    for chunk in batches_db.list_chunks(conn, batch_id):
+        if chunk["status"] == "QUEUED" and chunk["create_uncertain"]:
+            found = find_existing_job(services, chunk)  # an earlier create may have made the job
+            if found is not None:
+                record_submission(conn, chunk["id"], found.job_arn, current, provider_status=found.status)
+                chunk = batches_db.get_chunk(conn, chunk["id"])
+        if chunk["status"] in ("STAGING", "QUEUED"):
+            with transaction(conn):
+                if batches_db.update_chunk(conn, chunk["id"], expect_status=("STAGING", "QUEUED"), status="CANCELLED",
+                                           create_uncertain=0, completed_at=common.iso(current)):
+                    common.fail_chunk_runs(conn, chunk["id"], code="cancelled",
+                                           message="the batch was cancelled before this job was submitted")
+        elif chunk["status"] in batches_db.CHUNK_RUNNING and chunk["job_arn"]:
+            _stop(conn, services, chunk)
+    refresh_batch(conn, batch_id)
+    return batch_to_dict(conn, batch_id)
+
+
+def _cancel_job(conn: sqlite3.Connection, jobs: Any, job_id: str | None) -> None:
+    if job_id is None or jobs is None:
+        return
+    row = jobs_db.get_job(conn, job_id)
+    if row is not None and row["status"] in jobs_db.ACTIVE_STATUSES:
+        try:
+            jobs.cancel(conn, job_id)
+        except Conflict:
+            pass  # it finished in the meantime
+
+
+def _stop(conn: sqlite3.Connection, services: Services, chunk: sqlite3.Row) -> None:
+    """StopModelInvocationJob; the tracker then sees Stopping/Stopped and the output is ingested."""
+    try:
+        services.backend.stop_batch_job(chunk["job_arn"])
+        log.info("chunk %s: stop requested for %s", chunk["id"], chunk["job_arn"])
+    except ConflictError:
+        log.info("chunk %s: job %s already finished; its results are ingested as usual", chunk["id"],
+                 chunk["job_arn"])
+    except InferenceError as exc:
+        with transaction(conn):
+            batches_db.update_chunk(conn, chunk["id"], last_error=f"stop failed: {exc}"[:2000])
+
+
+def retry_failed(conn: sqlite3.Connection, services: Services, jobs: Any, batch_id: int, *,
+                 now: datetime | None = None) -> dict[str, Any]:
+    """A new submission with only the records that failed or never came back (on demand below the minimum)."""
+    batch = _batch_or_404(conn, batch_id)
+    failed = batches_db.failed_results_of_batch(conn, batch_id)
+    if not failed:
+        raise Conflict(f"batch {batch_id} has no failed records to retry", code="nothing_to_retry",
+                       details={"batch_id": batch_id})
+    types_by_file: dict[int, list[str]] = {}
+    for row in failed:
+        types = types_by_file.setdefault(row["file_id"], [])
+        if row["analysis_type"] not in types:
+            types.append(row["analysis_type"])
+    rows = files_db.get_files(conn, list(types_by_file))
+    requested = parse_types(json.loads(batch["analysis_types"]))
+    model = services.catalog.get(batch["model_key"])
+    mode = "on_demand" if batch["mode"] == "on_demand" else "auto"
+    return submit_plan(conn, services, jobs, rows=rows, model=model, types=requested,
+                       options=json.loads(batch["options"] or "{}"), mode=mode, types_by_file=types_by_file,
+                       retry_of=batch_id, now=now)

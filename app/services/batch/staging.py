@@ -1,0 +1,270 @@
+"""Staging a chunk: proxies copied under the job's input folder, the manifest written, all verified.
+
+Runs as the background job kind 'batch_stage' ({"batch_id": id}); every step can be repeated, so
+a job interrupted by a restart simply stages its remaining chunks again.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import mimetypes
+import sqlite3
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from app.db import analysis as analysis_db
+from app.db import batches as batches_db
+from app.db import files as files_db
+from app.db.connection import transaction
+from app.nova.catalog import NovaModel
+from app.nova.requests import build_request
+from app.services.analysis import Services, ensure_proxy, file_context, image_s3_media, video_s3_media
+from app.services.batch.common import FILES_FOLDER, fail_chunk_runs
+from app.services.jobs import JobCancelled, JobContext, JobInterrupted
+from app.storage.base import ObjectNotFound, ObjectStore, StorageError
+from app.utils.filename_sanitizer import sanitize_filename
+
+log = logging.getLogger(__name__)
+
+MANIFEST_CONTENT_TYPE = "application/jsonl"
+
+
+@dataclass
+class StagedFile:
+    """One run's media as it goes to the job's input folder."""
+
+    run: sqlite3.Row
+    row: sqlite3.Row
+    proxy_path: Path
+    key: str
+    content_type: str
+    size: int
+    error: str | None = None
+
+
+def canonical_proxy_key(row: sqlite3.Row) -> str:
+    """Where an on-demand call already put this proxy (see analysis.media_block); copied server-side."""
+    return f"media/{row['id']}/{row['fingerprint'][:16]}/proxy.mp4"
+
+
+def content_type_for(path: Path, media_type: str) -> str:
+    if media_type == "video":
+        return "video/mp4"
+    return mimetypes.guess_type(path.name)[0] or "image/jpeg"
+
+
+def run_stage_job(services: Services, ctx: JobContext, params: dict[str, Any], *, jobs: Any = None) -> dict[str, Any]:
+    """Job handler: stage every STAGING chunk of one submission; one chunk failing leaves the others."""
+    conn = ctx.conn
+    batch_id = int(params["batch_id"])
+    chunks = batches_db.chunks_with_status(conn, ("STAGING",), batch_id=batch_id)
+    ctx.set_total(sum(c["files_count"] for c in chunks))
+    for name in ("queued", "failed_chunks", "failed_files"):
+        ctx.counters.setdefault(name, 0)
+    for chunk in chunks:
+        ctx.check()
+        batch = batches_db.get_batch(conn, batch_id)
+        if batch is None or batch["cancel_requested"]:
+            break
+        ctx.set_current(chunk["staging_folder"])
+        try:
+            status = stage_chunk(conn, services, chunk["id"], jobs=jobs, on_file=lambda failed: ctx.advance(
+                failed_files=int(failed)), check=ctx.check)
+        except (JobCancelled, JobInterrupted):
+            raise
+        except Exception as exc:  # a fault in one chunk fails that chunk only
+            log.exception("staging chunk %s failed", chunk["id"])
+            fail_staging(conn, chunk["id"], f"staging failed: {exc}")
+            status = "FAILED"
+        ctx.count("queued" if status == "QUEUED" else "failed_chunks" if status == "FAILED" else status.lower())
+    ctx.set_current(None)
+    return dict(ctx.counters)
+
+
+def fail_staging(conn: sqlite3.Connection, chunk_id: int, message: str) -> None:
+    with transaction(conn):
+        if batches_db.update_chunk(conn, chunk_id, expect_status=("STAGING",), status="FAILED",
+                                   failure_message=message[:2000], last_error=message[:2000]):
+            fail_chunk_runs(conn, chunk_id, code="staging_failed", message=message)
+
+
+def stage_chunk(conn: sqlite3.Connection, services: Services, chunk_id: int, *, jobs: Any = None,
+                on_file: Callable[[bool], None] | None = None, check: Callable[[], None] | None = None) -> str:
+    """Stage one chunk and return its new status (QUEUED when ready to submit)."""
+    chunk = batches_db.get_chunk(conn, chunk_id)
+    if chunk is None or chunk["status"] != "STAGING":
+        return chunk["status"] if chunk else "MISSING"
+    batch = batches_db.get_batch(conn, chunk["batch_id"])
+    model = services.catalog.get(batch["model_key"])
+    runs = batches_db.chunk_runs(conn, chunk_id)
+    rows = {row["id"]: row for row in files_db.get_files(conn, [r["file_id"] for r in runs])}
+    staged: list[StagedFile] = []
+    for run in runs:
+        if check is not None:
+            check()
+        if run["status"] in ("COMPLETED", "FAILED"):
+            continue
+        item = _prepare(conn, services, chunk, run, rows.get(run["file_id"]), model)
+        if item.error:
+            _fail_run(conn, run["id"], "media_unavailable", item.error)
+            if on_file:
+                on_file(True)
+            continue
+        staged.append(item)
+    _upload_all(services, staged)
+    for item in staged:
+        if item.error is None:
+            _verify_or_reupload(conn, services, item)
+        if item.error:
+            _fail_run(conn, item.run["id"], "staging_failed", item.error)
+        if on_file:
+            on_file(item.error is not None)
+    good = [item for item in staged if item.error is None]
+    return _write_manifest_and_queue(conn, services, chunk, batch, model, good, jobs)
+
+
+def _prepare(conn: sqlite3.Connection, services: Services, chunk: sqlite3.Row, run: sqlite3.Row,
+             row: sqlite3.Row | None, model: NovaModel) -> StagedFile:
+    """The proxy on disk (made now if missing) and the safe key it gets under files/."""
+    if row is None:
+        return StagedFile(run, row, Path(), "", "", 0, error="the file is no longer in the library")
+    try:
+        path = ensure_proxy(services.settings, conn, row)
+    except Exception as exc:
+        return StagedFile(run, row, Path(), "", "", 0, error=str(exc))
+    name = sanitize_filename(row["name"], row["id"], extension=path.suffix or ".mp4")
+    key = f"{chunk['staging_folder']}{FILES_FOLDER}/{name}"
+    size = path.stat().st_size
+    error = None
+    if size > model.max_object_bytes:  # planning only had an estimate when the proxy was not made yet
+        error = f"the proxy is {size} bytes, over the {model.max_object_bytes} byte limit per media object"
+    return StagedFile(run, row, path, key, content_type_for(path, row["media_type"]), size, error=error)
+
+
+def _upload_all(services: Services, staged: list[StagedFile]) -> None:
+    """Copy or upload every file, BATCH_UPLOAD_WORKERS at a time; errors stay with their file."""
+    store = services.store
+    workers = max(1, min(services.settings.BATCH_UPLOAD_WORKERS, len(staged)))
+    if not staged:
+        return
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="batch-upload") as pool:
+        list(pool.map(lambda item: _upload_one(store, item), staged))
+
+
+def _upload_one(store: ObjectStore, item: StagedFile) -> None:
+    try:
+        if _present(store, item.key, item.size):
+            return
+        source = canonical_proxy_key(item.row) if item.row["media_type"] == "video" else None
+        if source is not None and _present(store, source, item.size):
+            store.copy(source, item.key, content_type=item.content_type)  # server-side, no download
+        else:
+            store.put_file(item.key, item.proxy_path, content_type=item.content_type)
+    except (StorageError, OSError) as exc:
+        item.error = f"upload of {item.key} failed: {exc}"
+
+
+def _present(store: ObjectStore, key: str, size: int) -> bool:
+    try:
+        return store.head(key).size == size
+    except ObjectNotFound:
+        return False
+
+
+def _verify_or_reupload(conn: sqlite3.Connection, services: Services, item: StagedFile) -> None:
+    """Head the object; when it is missing or short, make the proxy again if needed and upload it again."""
+    store = services.store
+    try:
+        if _present(store, item.key, item.size):
+            return
+        log.warning("staged object %s is missing or incomplete; uploading it again", item.key)
+        item.proxy_path = ensure_proxy(services.settings, conn, item.row)
+        item.size = item.proxy_path.stat().st_size
+        store.put_file(item.key, item.proxy_path, content_type=item.content_type)
+        if not _present(store, item.key, item.size):
+            item.error = f"{item.key} is still missing after uploading it again"
+    except Exception as exc:
+        item.error = f"could not stage {item.key}: {exc}"
+
+
+def _fail_run(conn: sqlite3.Connection, run_id: int, code: str, message: str) -> None:
+    with transaction(conn):
+        analysis_db.fail_run(conn, run_id, code=code, message=message)
+
+
+def _media(store: ObjectStore, item: StagedFile) -> dict[str, Any]:
+    if item.row["media_type"] == "video":
+        return video_s3_media(store, item.key, "mp4")
+    with open(item.proxy_path, "rb") as handle:
+        return image_s3_media(store, item.key, handle.read(16))
+
+
+def _write_manifest_and_queue(conn: sqlite3.Connection, services: Services, chunk: sqlite3.Row,
+                              batch: sqlite3.Row, model: NovaModel, good: list[StagedFile], jobs: Any) -> str:
+    store, settings = services.store, services.settings
+    pending = analysis_db.list_results(conn, [item.run["id"] for item in good])
+    records = 0
+    tmp_dir = settings.DATA_DIR / "tmp"
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", encoding="utf-8", suffix=".jsonl", dir=tmp_dir, delete=False) as handle:
+        manifest_path = Path(handle.name)
+        for item in good:
+            options = json.loads(item.run["options"] or "{}")
+            context = file_context(item.row)
+            media = _media(store, item)
+            for result in pending[item.run["id"]]:
+                if result["status"] != "PENDING" or not result["record_id"]:
+                    continue
+                request = build_request(result["analysis_type"], context, options, media=media,
+                                        max_output_tokens=model.max_output_tokens)
+                handle.write(json.dumps({"recordId": result["record_id"], "modelInput": request},
+                                        ensure_ascii=False, separators=(",", ":")) + "\n")
+                records += 1
+    try:
+        minimum = settings.effective_min_records
+        if records == 0:
+            fail_staging(conn, chunk["id"], "no file of this chunk could be staged")
+            return "FAILED"
+        if records < minimum:
+            return _below_minimum(conn, chunk, batch, good, records, minimum, jobs)
+        store.put_file(chunk["manifest_key"], manifest_path, content_type=MANIFEST_CONTENT_TYPE)
+        if store.head(chunk["manifest_key"]).size != manifest_path.stat().st_size:
+            raise StorageError(f"manifest {chunk['manifest_key']} did not store completely", transient=True)
+    finally:
+        manifest_path.unlink(missing_ok=True)
+    with transaction(conn):
+        moved = batches_db.update_chunk(
+            conn, chunk["id"], expect_status=("STAGING",), status="QUEUED", files_count=len(good),
+            bytes_total=sum(item.size for item in good), records_total=records, next_attempt_at=None,
+            last_error=None)
+    if moved:
+        log.info("chunk %s staged: %d files, %d records in %s", chunk["id"], len(good), records,
+                 chunk["staging_folder"])
+    return "QUEUED" if moved else batches_db.get_chunk(conn, chunk["id"])["status"]
+
+
+def _below_minimum(conn: sqlite3.Connection, chunk: sqlite3.Row, batch: sqlite3.Row, good: list[StagedFile],
+                   records: int, minimum: int, jobs: Any) -> str:
+    """Files lost in staging left too few records for a batch job: run them on demand (auto mode)."""
+    reason = (f"only {records} record(s) left after staging failures, fewer than the batch minimum of "
+              f"{minimum}")
+    if batch["mode"] != "auto" or jobs is None:
+        fail_staging(conn, chunk["id"], reason)
+        return "FAILED"
+    run_ids = [item.run["id"] for item in good]
+    with transaction(conn):
+        if not batches_db.update_chunk(conn, chunk["id"], expect_status=("STAGING",), status="CANCELLED",
+                                       last_error=f"{reason}: they run on demand", records_total=records):
+            return batches_db.get_chunk(conn, chunk["id"])["status"]
+        conn.executemany("UPDATE analysis_runs SET mode = 'on_demand', chunk_id = NULL WHERE id = ?",
+                         [(run_id,) for run_id in run_ids])
+    job_id = jobs.submit(conn, "analyze", {"run_ids": run_ids})
+    with transaction(conn):
+        conn.executemany("UPDATE analysis_runs SET job_id = ? WHERE id = ?", [(job_id, r) for r in run_ids])
+        if batch["on_demand_job_id"] is None:
+            batches_db.update_batch(conn, batch["id"], on_demand_job_id=job_id)
+    log.info("chunk %s: %s; on-demand job %s", chunk["id"], reason, job_id)
+    return "CANCELLED"

@@ -1,0 +1,182 @@
+"""A submission's status and its API shapes, read from the database only (never from AWS)."""
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+from typing import Any
+
+from app.db import analysis as analysis_db
+from app.db import batches as batches_db
+from app.db import jobs as jobs_db
+from app.db.connection import transaction
+from app.errors import NotFound
+from app.utils.timeutil import now_iso
+
+log = logging.getLogger(__name__)
+
+RUN_ACTIVE = ("PENDING", "RUNNING", "SUBMITTED")
+
+
+def compute_status(conn: sqlite3.Connection, batch: sqlite3.Row) -> str:
+    """COMPLETED only when every chunk and every run is finished and every record stored without error;
+    PARTIAL when some records failed; FAILED when none succeeded; CANCELLED after a cancel."""
+    chunks = batches_db.list_chunks(conn, batch["id"])
+    runs = batches_db.batch_run_counts(conn, batch["id"])
+    active_runs = sum(runs[mode].get(s, 0) for mode in ("batch", "on_demand") for s in RUN_ACTIVE)
+    if active_runs or any(c["status"] not in batches_db.CHUNK_TERMINAL for c in chunks):
+        return "PENDING" if batch["status"] == "PENDING" else "RUNNING"
+    if batch["cancel_requested"]:
+        return "CANCELLED"
+    records = batches_db.batch_result_counts(conn, batch["id"])
+    if records["COMPLETED"] and not records["FAILED"]:
+        return "COMPLETED"
+    return "PARTIAL" if records["COMPLETED"] else "FAILED"
+
+
+def refresh_batch(conn: sqlite3.Connection, batch_id: int) -> str:
+    """Persist the submission's status and cost; runs of an on-demand job that ended early are failed."""
+    batch = batches_db.get_batch(conn, batch_id)
+    if batch is None:
+        return "MISSING"
+    _fail_orphaned_on_demand_runs(conn, batch_id)
+    status = compute_status(conn, batch)
+    cost = batches_db.batch_run_counts(conn, batch_id)["cost_usd"]
+    chunk_cost = sum(c["actual_cost_usd"] for c in batches_db.list_chunks(conn, batch_id))
+    values: dict[str, Any] = {"actual_cost_usd": round(max(cost, chunk_cost), 6)}
+    if status != batch["status"]:
+        values["status"] = status
+        if status in batches_db.BATCH_TERMINAL:
+            values["completed_at"] = now_iso()
+            log.info("batch %s %s", batch_id, status)
+    with transaction(conn):
+        batches_db.update_batch(conn, batch_id, **values)
+    return status
+
+
+def refresh_unfinished_batches(conn: sqlite3.Connection) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for batch_id in batches_db.unfinished_batch_ids(conn):
+        status = refresh_batch(conn, batch_id)
+        counts[status] = counts.get(status, 0) + 1
+    return counts
+
+
+def _fail_orphaned_on_demand_runs(conn: sqlite3.Connection, batch_id: int) -> None:
+    """On-demand runs whose job is over but which never finished (the job failed or was cancelled)."""
+    run_ids = batches_db.pending_run_ids(conn, batch_id=batch_id, mode="on_demand")
+    if not run_ids:
+        return
+    rows = conn.execute(
+        f"SELECT id, job_id FROM analysis_runs WHERE id IN ({','.join('?' * len(run_ids))})", run_ids).fetchall()
+    finished: dict[str, sqlite3.Row | None] = {}
+    orphaned = []
+    for row in rows:
+        job_id = row["job_id"]
+        if job_id is None:
+            continue
+        if job_id not in finished:
+            job = jobs_db.get_job(conn, job_id)
+            finished[job_id] = job if job is not None and job["status"] in jobs_db.TERMINAL_STATUSES else None
+        job = finished[job_id]
+        if job is not None:
+            orphaned.append((row["id"], job))
+    if not orphaned:
+        return
+    with transaction(conn):
+        for run_id, job in orphaned:
+            reason = "cancelled" if job["status"] == "CANCELLED" else "on_demand_job_ended"
+            analysis_db.fail_run(conn, run_id, code=reason,
+                                 message=f"the on-demand job ended ({job['status']}) before this file was analysed"
+                                         + (f": {job['error']}" if job["error"] else ""))
+
+
+def chunk_to_dict(chunk: sqlite3.Row) -> dict[str, Any]:
+    return {
+        "id": chunk["id"],
+        "index": chunk["chunk_index"],
+        "status": chunk["status"],
+        "provider_status": chunk["provider_status"],
+        "job_id": chunk["job_id"],
+        "job_arn": chunk["job_arn"],
+        "job_name": chunk["job_name"],
+        "staging_folder": chunk["staging_folder"],
+        "output_prefix": chunk["output_prefix"],
+        "files": chunk["files_count"],
+        "records_total": chunk["records_total"],
+        "records_processed": chunk["records_processed"],
+        "records_succeeded": chunk["records_succeeded"],
+        "records_failed": chunk["records_failed"],
+        "estimated_cost_usd": chunk["estimated_cost_usd"],
+        "actual_cost_usd": chunk["actual_cost_usd"],
+        "submitted_at": chunk["submitted_at"],
+        "completed_at": chunk["completed_at"],
+        "expires_at": chunk["expires_at"],
+        "results_fetched_at": chunk["results_fetched_at"],
+        "last_error": chunk["last_error"],
+        "failure_message": chunk["failure_message"],
+        "ingest_stats": json.loads(chunk["ingest_stats"]) if chunk["ingest_stats"] else None,
+    }
+
+
+def batch_to_dict(conn: sqlite3.Connection, batch_id: int) -> dict[str, Any]:
+    """GET /api/batch/<id>: the submission, its chunks, its on-demand part and its files."""
+    batch = batches_db.get_batch(conn, batch_id)
+    if batch is None:
+        raise NotFound(f"batch {batch_id} not found", code="batch_not_found", details={"batch_id": batch_id})
+    chunks = batches_db.list_chunks(conn, batch_id)
+    runs = batches_db.batch_runs(conn, batch_id)
+    plan = json.loads(batch["plan"] or "{}")
+    files = [{"file_id": r["file_id"], "name": r["file_name"], "status": r["status"], "mode": r["mode"],
+              "run_id": r["id"], "error": r["error_message"]} for r in runs]
+    files.extend({"file_id": f["file_id"], "name": f["name"], "status": "REJECTED", "mode": None, "run_id": None,
+                  "error": f["reason"]} for f in plan.get("rejected", []))
+    records = batches_db.batch_result_counts(conn, batch_id)
+    run_cost = batches_db.batch_run_counts(conn, batch_id)["cost_usd"]
+    return {
+        "id": batch["id"],
+        "status": compute_status(conn, batch),
+        "model": batch["model_key"],
+        "model_id": batch["model_id"],
+        "mode": batch["mode"],
+        "analysis_types": json.loads(batch["analysis_types"]),
+        "options": json.loads(batch["options"] or "{}"),
+        "created_at": batch["created_at"],
+        "completed_at": batch["completed_at"],
+        "retry_of": batch["retry_of"],
+        "cancel_requested": bool(batch["cancel_requested"]),
+        "files_total": batch["files_total"],
+        "records_total": batch["records_total"],
+        "records": {"completed": records["COMPLETED"], "failed": records["FAILED"], "pending": records["PENDING"]},
+        "cost": {"estimated_usd": batch["estimated_cost_usd"],
+                 "actual_usd": round(max(run_cost, sum(c["actual_cost_usd"] for c in chunks)), 6)},
+        "chunks": [chunk_to_dict(c) for c in chunks],
+        "on_demand": {"files": sum(1 for r in runs if r["mode"] == "on_demand"), "job_id": batch["on_demand_job_id"]},
+        "stage_job_id": batch["stage_job_id"],
+        "files": files,
+    }
+
+
+def list_batches(conn: sqlite3.Connection, *, limit: int = 50, offset: int = 0) -> dict[str, Any]:
+    """GET /api/batch: submissions newest first with their counts."""
+    items = []
+    for row in batches_db.list_batches(conn, limit=limit, offset=offset):
+        items.append({
+            "id": row["id"],
+            "status": compute_status(conn, row),
+            "model": row["model_key"],
+            "mode": row["mode"],
+            "analysis_types": json.loads(row["analysis_types"]),
+            "created_at": row["created_at"],
+            "completed_at": row["completed_at"],
+            "retry_of": row["retry_of"],
+            "files_total": row["files_total"],
+            "records_total": row["records_total"],
+            "chunks_total": row["chunks_total"],
+            "chunks_done": row["chunks_done"],
+            "runs_total": row["runs_total"],
+            "runs_completed": row["runs_completed"],
+            "runs_failed": row["runs_failed"],
+            "cost": {"estimated_usd": row["estimated_cost_usd"], "actual_usd": row["actual_cost_usd"]},
+        })
+    return {"items": items, "total": batches_db.count_batches(conn), "limit": limit, "offset": offset}

@@ -1,0 +1,114 @@
+"""Creating a submission: plan, one batch row, chunk rows with fixed names and folders, runs, jobs."""
+from __future__ import annotations
+
+import logging
+import sqlite3
+from datetime import datetime
+from typing import Any, Mapping
+
+from app.db import analysis as analysis_db
+from app.db import batches as batches_db
+from app.db import files as files_db
+from app.db.connection import transaction
+from app.errors import Unprocessable
+from app.nova.catalog import NovaModel, request_model_id
+from app.nova.prompts import PROMPT_VERSION
+from app.services import analysis, library, planning
+from app.services.analysis import Services
+from app.services.batch import common
+from app.services.batch.status import batch_to_dict
+
+log = logging.getLogger(__name__)
+
+
+def create_submission(conn: sqlite3.Connection, services: Services, jobs: Any, body: Mapping[str, Any], *,
+                      now: datetime | None = None) -> dict[str, Any]:
+    """POST /api/batch/nova: validate, resolve the files on the server, plan and submit; the batch dict."""
+    model = analysis.resolve_model(services, body.get("model"), for_submit=True)
+    types = analysis.parse_types(body.get("analysis_types"))
+    options = analysis.parse_options(body.get("options"))
+    mode = body.get("mode", "auto")
+    rows = files_db.get_files(conn, library.resolve_file_ids(conn, body))
+    analysis.require_media_support(model, rows)
+    return submit_plan(conn, services, jobs, rows=rows, model=model, types=types, options=options, mode=mode,
+                       now=now)
+
+
+def submit_plan(conn: sqlite3.Connection, services: Services, jobs: Any, *, rows: list[sqlite3.Row],
+                model: NovaModel, types: list[str], options: dict[str, Any], mode: str,
+                types_by_file: Mapping[int, list[str]] | None = None, retry_of: int | None = None,
+                now: datetime | None = None) -> dict[str, Any]:
+    """Plan the files and record the submission; staging and the on-demand part start as jobs."""
+    settings = services.settings
+    plan = planning.plan_analysis(rows, model=model, requested_types=types, options=options, mode=mode,
+                                  settings=settings, types_by_file=types_by_file)
+    if not plan.batch_files and not plan.on_demand_files:
+        raise Unprocessable("nothing to analyse: every selected file was rejected", code="nothing_to_analyze",
+                            details={"rejected": plan.to_dict()["rejected"][:50], "reasons": plan.reasons})
+    if plan.batch_chunks and settings.INFERENCE_BACKEND == "bedrock" and not settings.BEDROCK_BATCH_ROLE_ARN:
+        raise Unprocessable("batch jobs need BEDROCK_BATCH_ROLE_ARN (the IAM role Bedrock assumes); set it or "
+                            "use mode 'on_demand'", code="batch_role_missing",
+                            details={"setting": "BEDROCK_BATCH_ROLE_ARN"})
+    created = common.utc(now)
+    batch_id, chunk_ids, on_demand_runs = _record(conn, services, plan, model=model, types=types, options=options,
+                                                  mode=mode, created=created, retry_of=retry_of)
+    if chunk_ids:
+        stage_job = jobs.submit(conn, "batch_stage", {"batch_id": batch_id})
+        with transaction(conn):
+            batches_db.update_batch(conn, batch_id, stage_job_id=stage_job, status="RUNNING")
+    if on_demand_runs:
+        job_id = jobs.submit(conn, "analyze", {"run_ids": on_demand_runs})
+        with transaction(conn):
+            conn.executemany("UPDATE analysis_runs SET job_id = ? WHERE id = ?",
+                             [(job_id, run_id) for run_id in on_demand_runs])
+            batches_db.update_batch(conn, batch_id, on_demand_job_id=job_id, status="RUNNING")
+    log.info("batch %s: %d chunk(s), %d file(s) on demand, %d rejected", batch_id, len(chunk_ids),
+             len(on_demand_runs), len(plan.rejected_files))
+    result = batch_to_dict(conn, batch_id)
+    result["plan"] = plan.to_dict()
+    result["estimate"] = {**plan.totals(), "total_cost_usd": plan.estimated_cost()}
+    return result
+
+
+def _record(conn: sqlite3.Connection, services: Services, plan: planning.Plan, *, model: NovaModel,
+            types: list[str], options: dict[str, Any], mode: str, created: datetime,
+            retry_of: int | None) -> tuple[int, list[int], list[int]]:
+    """The batch, chunk and run rows in one transaction; (batch id, chunk ids, on-demand run ids)."""
+    created_at = common.iso(created)
+    stamp = common.folder_stamp(created)
+    model_id = request_model_id(model)
+    totals = plan.totals()
+    records = totals["batch"]["records"] + totals["on_demand"]["records"]
+    by_id = {f.file_id: f for f in plan.files}
+    with transaction(conn):
+        batch_id = batches_db.insert_batch(
+            conn, model_key=model.key, model_id=model_id, mode=mode, analysis_types=types, options=options,
+            files_total=len(plan.files), records_total=records, plan=plan.to_dict(),
+            estimated_cost_usd=plan.estimated_cost(), created_at=created_at, retry_of=retry_of)
+        sequence = common.next_sequence(conn, stamp)
+        chunk_ids: dict[int, int] = {}
+        batch_chunks = plan.batch_chunks
+        for offset, chunk in enumerate(batch_chunks):
+            folder = common.staging_folder(stamp, sequence + offset)
+            common.folder_uri(services.store, folder)  # a bad bucket name fails here, not at submit time
+            name, token = common.job_name_and_token(batch_id, chunk.index, created_at, folder)
+            chunk_ids[chunk.index] = batches_db.insert_chunk(
+                conn, batch_id=batch_id, chunk_index=chunk.index, total_chunks=len(batch_chunks),
+                model_id=model_id, job_name=name, client_token=token, staging_folder=folder,
+                manifest_key=f"{folder}{common.MANIFEST_NAME}",
+                output_prefix=common.output_prefix(stamp, sequence + offset), files_count=len(chunk.file_ids),
+                bytes_total=chunk.bytes, records_total=chunk.records, estimated_cost_usd=chunk.cost_usd_batch,
+                created_at=created_at)
+        on_demand: list[int] = []
+        for planned in plan.files:
+            if planned.route == "rejected":
+                continue
+            batch_route = planned.route == "batch"
+            run_id = analysis_db.insert_run(
+                conn, file_id=planned.file_id, mode="batch" if batch_route else "on_demand", model_key=model.key,
+                model_id=model_id, analysis_types=by_id[planned.file_id].types, options=options,
+                prompt_version=PROMPT_VERSION, batch_id=batch_id,
+                chunk_id=chunk_ids[planned.chunk_index] if batch_route else None, with_record_ids=batch_route)
+            if not batch_route:
+                on_demand.append(run_id)
+    return batch_id, list(chunk_ids.values()), on_demand

@@ -1,0 +1,109 @@
+"""Following submitted chunks: provider status and counters copied beside our own state."""
+from __future__ import annotations
+
+import logging
+import sqlite3
+from datetime import datetime, timedelta
+from typing import Any
+
+from app.db import batches as batches_db
+from app.db.connection import transaction
+from app.inference.base import BatchJobInfo, InferenceError
+from app.services.analysis import Services
+from app.services.batch import common
+
+log = logging.getLogger(__name__)
+
+# Bedrock status -> chunk status. Every finished job goes to FETCHING, even Failed: whatever output
+# it left is read, and only ingestion decides COMPLETED, PARTIAL or FAILED.
+STATUS_MAP = {
+    "Submitted": "SUBMITTED", "Validating": "SUBMITTED", "Scheduled": "SUBMITTED",
+    "InProgress": "IN_PROGRESS", "Stopping": "IN_PROGRESS",
+    "Completed": "FETCHING", "PartiallyCompleted": "FETCHING", "Stopped": "FETCHING", "Expired": "FETCHING",
+    "Failed": "FETCHING",
+}
+LIST_MARGIN = timedelta(hours=1)
+
+
+def refresh_active_chunks(conn: sqlite3.Connection, services: Services, now: datetime | None = None, *,
+                          force: bool = False) -> dict[str, Any]:
+    """Ask the service about SUBMITTED/IN_PROGRESS chunks not checked for BATCH_CHECK_INTERVAL (all if force).
+
+    Several chunks are read with one ListModelInvocationJobs walk; chunks it misses get a Get call.
+    """
+    current = common.utc(now)
+    interval = timedelta(seconds=services.settings.BATCH_CHECK_INTERVAL)
+    due = []
+    for chunk in batches_db.chunks_with_status(conn, batches_db.CHUNK_RUNNING):
+        if not chunk["job_arn"]:
+            continue
+        checked = chunk["last_checked_at"]
+        if force or checked is None or common.utc(datetime.fromisoformat(checked)) + interval <= current:
+            due.append(chunk)
+    outcome = {"checked": 0, "finished": 0, "errors": 0}
+    if not due:
+        return outcome
+    infos = _list_jobs(services, due) if len(due) > 1 else {}
+    for chunk in due:
+        info = infos.get(chunk["job_arn"])
+        if info is None:
+            try:
+                info = services.backend.get_batch_job(chunk["job_arn"])
+            except InferenceError as exc:
+                log.warning("chunk %s: status check failed: %s", chunk["id"], exc)
+                with transaction(conn):
+                    batches_db.update_chunk(conn, chunk["id"], last_error=f"status check failed: {exc}"[:2000],
+                                            last_checked_at=common.iso(current))
+                outcome["errors"] += 1
+                continue
+        outcome["checked"] += 1
+        if apply_job_info(conn, chunk, info, current) == "FETCHING":
+            outcome["finished"] += 1
+    return outcome
+
+
+def _list_jobs(services: Services, chunks: list[sqlite3.Row]) -> dict[str, BatchJobInfo]:
+    """One walk over the jobs submitted since the oldest of these chunks, keyed by ARN."""
+    wanted = {c["job_arn"] for c in chunks}
+    oldest = min(common.utc(datetime.fromisoformat(c["submitted_at"] or c["created_at"])) for c in chunks)
+    found: dict[str, BatchJobInfo] = {}
+    try:
+        for info in services.backend.list_batch_jobs(submitted_after=oldest - LIST_MARGIN):
+            if info.job_arn in wanted:
+                found[info.job_arn] = info
+                if len(found) == len(wanted):
+                    break
+    except InferenceError as exc:
+        log.warning("listing batch jobs failed (%s); checking them one by one", exc)
+    return found
+
+
+def apply_job_info(conn: sqlite3.Connection, chunk: sqlite3.Row, info: BatchJobInfo, now: datetime) -> str:
+    """Store what the service says about the chunk's job; returns the chunk's new status."""
+    status = STATUS_MAP.get(info.status)
+    if status is None:
+        log.warning("chunk %s: job %s has unknown status %r; kept %s", chunk["id"], info.job_arn, info.status,
+                    chunk["status"])
+        status = chunk["status"]
+    values: dict[str, Any] = {
+        "status": status, "provider_status": info.status, "last_checked_at": common.iso(now), "last_error": None,
+    }
+    for column, value in (("records_processed", info.processed_records), ("records_succeeded", info.success_records),
+                          ("records_failed", info.error_records)):
+        if value is not None:
+            values[column] = value
+    if info.expiration_time is not None:
+        values["expires_at"] = common.iso(info.expiration_time)
+    if status == "FETCHING":
+        values["completed_at"] = common.iso(info.end_time or now)
+        values["next_attempt_at"] = None
+        if info.message:
+            values["failure_message"] = info.message[:2000]
+    with transaction(conn):
+        changed = batches_db.update_chunk(conn, chunk["id"], expect_status=batches_db.CHUNK_RUNNING, **values)
+        if changed and status == "IN_PROGRESS":
+            conn.execute("UPDATE analysis_runs SET status = 'RUNNING' WHERE chunk_id = ? AND status = 'SUBMITTED'",
+                         (chunk["id"],))
+    if changed and status != chunk["status"]:
+        log.info("chunk %s: %s -> %s (provider %s)", chunk["id"], chunk["status"], status, info.status)
+    return status if changed else chunk["status"]
