@@ -1,0 +1,80 @@
+"""Usage reports: tokens, cost, success rates and submissions over a date range."""
+from __future__ import annotations
+
+import sqlite3
+from datetime import date, timedelta
+from typing import Any, Mapping
+
+from app.db import usage as usage_db
+from app.errors import BadRequest
+from app.utils.timeutil import utcnow
+
+MAX_DAYS = 366
+DEFAULT_DAYS = 7
+
+
+def parse_range(args: Mapping[str, Any], today: date | None = None) -> tuple[date, date]:
+    """`from`/`to` as YYYY-MM-DD (inclusive), default the last 7 days; at most 366 days."""
+    today = today or utcnow().date()
+    end = _day(args, "to") or today
+    start = _day(args, "from") or end - timedelta(days=DEFAULT_DAYS - 1)
+    if start > end:
+        raise BadRequest("'from' must not be after 'to'", code="invalid_parameter", details={"parameter": "from"})
+    if (end - start).days + 1 > MAX_DAYS:
+        raise BadRequest(f"the range may span at most {MAX_DAYS} days", code="invalid_parameter",
+                         details={"parameter": "from", "max_days": MAX_DAYS})
+    return start, end
+
+
+def _day(args: Mapping[str, Any], name: str) -> date | None:
+    raw = args.get(name)
+    if raw is None or str(raw).strip() == "":
+        return None
+    try:
+        return date.fromisoformat(str(raw).strip())
+    except ValueError:
+        raise BadRequest(f"'{name}' must be a date as YYYY-MM-DD", code="invalid_parameter",
+                         details={"parameter": name}) from None
+
+
+def _sums(row: sqlite3.Row) -> dict[str, Any]:
+    completed, failed = row["completed"] or 0, row["failed"] or 0
+    finished = completed + failed
+    return {
+        "runs": row["runs"] or 0, "completed": completed, "failed": failed, "pending": row["pending"] or 0,
+        "success_rate": round(completed / finished, 4) if finished else None,
+        "tokens_input": row["tokens_input"], "tokens_output": row["tokens_output"],
+        "cost_usd": round(row["cost_usd"] or 0.0, 6),
+    }
+
+
+def usage_report(conn: sqlite3.Connection, start: date, end: date) -> dict[str, Any]:
+    """Everything the Reports page shows for the days start..end (inclusive)."""
+    lo, hi = start.isoformat(), (end + timedelta(days=1)).isoformat()
+    by_day = {row["day"]: _sums(row) for row in usage_db.runs_per_day(conn, lo, hi)}
+    empty = {"runs": 0, "completed": 0, "failed": 0, "pending": 0, "success_rate": None,
+             "tokens_input": 0, "tokens_output": 0, "cost_usd": 0.0}
+    days = [(start + timedelta(days=n)).isoformat() for n in range((end - start).days + 1)]
+    totals_row = usage_db.run_totals(conn, lo, hi)
+    submissions = usage_db.submissions(conn, lo, hi, limit=20)
+    sums = submissions["sums"]
+    jobs = [dict(row) for row in usage_db.jobs_by_kind(conn, lo, hi)]
+    return {
+        "from": start.isoformat(),
+        "to": end.isoformat(),
+        "totals": {**_sums(totals_row), "files_analysed": totals_row["files_analysed"]},
+        "per_day": [{"day": day, **by_day.get(day, empty)} for day in days],
+        "per_model": [{"model": row["key"], **_sums(row)} for row in usage_db.runs_by(conn, "model_key", lo, hi)],
+        "per_mode": [{"mode": row["key"], **_sums(row)} for row in usage_db.runs_by(conn, "mode", lo, hi)],
+        "submissions": {
+            "count": sums["count"], "files": sums["files"], "by_status": submissions["by_status"],
+            "estimated_cost_usd": round(sums["estimated"], 6), "actual_cost_usd": round(sums["actual"], 6),
+            "items": [{"id": r["id"], "status": r["status"], "model": r["model_key"], "mode": r["mode"],
+                       "files_total": r["files_total"], "records_total": r["records_total"],
+                       "estimated_cost_usd": r["estimated_cost_usd"], "actual_cost_usd": r["actual_cost_usd"],
+                       "created_at": r["created_at"], "completed_at": r["completed_at"]}
+                      for r in submissions["items"]],
+        },
+        "jobs": {"by_kind": jobs, "total": sum(j["total"] for j in jobs),
+                 "succeeded": sum(j["succeeded"] or 0 for j in jobs), "failed": sum(j["failed"] or 0 for j in jobs)},
+    }

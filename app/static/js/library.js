@@ -1,0 +1,470 @@
+// The Library page: import panel, filters in the URL, sortable paginated table, selection and actions.
+import { api, withQuery } from "./api.js";
+import { h, clear, $, $$, fmtBytes, fmtDuration, fmtDate, fmtNumber, statusBadge, toast, errorText,
+  confirmDialog } from "./dom.js";
+import { trackJob, activeJobs } from "./jobs.js";
+import { initAnalyzeDialog, openAnalyzeDialog } from "./analyze.js";
+
+const FILTER_KEYS = ["q", "media_type", "analysis", "has_proxy", "status", "min_size", "max_size", "min_duration",
+  "max_duration", "created_from", "created_to", "imported_from", "imported_to", "directory", "recursive"];
+const PAGE_KEYS = ["sort", "order", "page", "per_page"];
+const LAST_PATH_KEY = "mediaLibrary.lastImportPath";
+
+let state = readState();
+let lastList = null;
+// Selection: explicit ids, or every file matching the filter the user was looking at.
+let selection = { mode: "ids", ids: new Set(), filter: null, count: 0 };
+const failureReasons = new Map();
+let eagerReasons = 10;
+
+function readState() {
+  const params = new URLSearchParams(location.search);
+  const s = { filters: {}, sort: params.get("sort") || "name", order: params.get("order") || "asc",
+    page: Math.max(1, parseInt(params.get("page") || "1", 10) || 1),
+    per_page: parseInt(params.get("per_page") || "50", 10) || 50 };
+  for (const key of FILTER_KEYS) {
+    const value = params.get(key);
+    if (value !== null && value !== "") s.filters[key] = value;
+  }
+  return s;
+}
+
+function queryParams() {
+  return { ...state.filters, sort: state.sort, order: state.order, page: state.page, per_page: state.per_page };
+}
+
+function writeUrl(push = true) {
+  const defaults = { sort: "name", order: "asc", page: 1, per_page: 50 };
+  const params = queryParams();
+  for (const key of PAGE_KEYS) if (String(params[key]) === String(defaults[key])) delete params[key];
+  const url = withQuery("/files", params);
+  if (url !== location.pathname + location.search) history[push ? "pushState" : "replaceState"](null, "", url);
+}
+
+// ---- filters form -------------------------------------------------------------------------
+
+function fillForm() {
+  const form = $("#filters");
+  for (const key of FILTER_KEYS) {
+    const input = form.elements[key];
+    if (!input) continue;
+    const value = state.filters[key];
+    if (input.type === "checkbox") input.checked = value === undefined ? true : value !== "false";
+    else if (input.dataset.scale && value !== undefined) input.value = Number(value) / Number(input.dataset.scale);
+    else input.value = value ?? "";
+  }
+  const advanced = ["min_size", "max_size", "min_duration", "max_duration", "created_from", "created_to",
+    "imported_from", "imported_to", "directory"];
+  if (advanced.some((k) => state.filters[k] !== undefined)) $("#more-filters").open = true;
+  const perPage = $("#per-page");
+  if (![...perPage.options].some((o) => o.value === String(state.per_page))) {
+    perPage.append(h("option", { value: String(state.per_page) }, String(state.per_page)));
+  }
+  perPage.value = String(state.per_page);
+}
+
+function readForm() {
+  const form = $("#filters");
+  const filters = {};
+  for (const key of FILTER_KEYS) {
+    const input = form.elements[key];
+    if (!input) continue;
+    if (input.type === "checkbox") {
+      if (!input.checked && form.elements.directory.value.trim()) filters[key] = "false";
+    } else if (input.value.trim() !== "") {
+      filters[key] = input.dataset.scale ? String(Math.round(Number(input.value) * Number(input.dataset.scale)))
+        : input.value.trim();
+    }
+  }
+  return filters;
+}
+
+// ---- table --------------------------------------------------------------------------------
+
+async function load({ push = false } = {}) {
+  writeUrl(push);
+  const tbody = $("#file-rows");
+  tbody.setAttribute("aria-busy", "true");
+  let data;
+  try {
+    data = await api.get(withQuery("/api/files", queryParams()));
+  } catch (err) {
+    tbody.removeAttribute("aria-busy");
+    clear(tbody, h("tr", {}, h("td", { colspan: "10", class: "text-danger" }, `Could not list files: ${errorText(err)}`)));
+    return;
+  }
+  tbody.removeAttribute("aria-busy");
+  lastList = data;
+  const lastPage = Math.max(1, Math.ceil(data.total / state.per_page));
+  if (state.page > lastPage && data.total > 0) {
+    state.page = lastPage;
+    return load();
+  }
+  renderSummary(data.summary);
+  renderRows(data.items);
+  renderPager(data.total);
+  renderSortHeaders();
+  renderEmpty(data.total);
+  renderSelection();
+}
+
+function renderSummary(summary) {
+  const stat = (label, value) => h("div", { class: "stat" },
+    h("div", { class: "stat-value" }, value), h("div", { class: "small text-muted" }, label));
+  clear($("#summary"),
+    stat("files", fmtNumber(summary.count)),
+    stat("total size", fmtBytes(summary.total_bytes)),
+    stat("total duration", fmtDuration(summary.total_duration_seconds)),
+    stat("proxies", fmtBytes(summary.proxy_bytes)));
+}
+
+function analysisCell(file) {
+  const status = file.analysis.status;
+  const labels = { none: "none", pending: "pending", completed: "completed", failed: "failed" };
+  const badge = statusBadge(labels[status] || status);
+  badge.classList.add("analysis-badge");
+  if (status === "failed") {
+    badge.tabIndex = 0;
+    badge.title = failureReasons.get(file.id) || "Analysis failed (loading the reason…)";
+    if (!failureReasons.has(file.id)) {
+      // The first few reasons load at once; the rest when the pointer or keyboard reaches them.
+      if (eagerReasons > 0) {
+        eagerReasons -= 1;
+        loadFailureReason(file.id, badge);
+      } else {
+        const load = () => loadFailureReason(file.id, badge);
+        badge.addEventListener("mouseenter", load, { once: true });
+        badge.addEventListener("focus", load, { once: true });
+      }
+    }
+  } else if (status === "pending") {
+    badge.title = "Waiting for results";
+  }
+  return badge;
+}
+
+async function loadFailureReason(fileId, badge) {
+  try {
+    const data = await api.get(`/api/files/${fileId}/analyses`);
+    const run = (data.items || []).find((r) => r.status === "FAILED");
+    const reason = run && run.error ? `${run.error.code || "failed"}: ${run.error.message || ""}` : "Analysis failed";
+    failureReasons.set(fileId, reason);
+    badge.title = reason;
+    badge.setAttribute("aria-label", `failed: ${reason}`);
+  } catch {
+    /* keep the generic title */
+  }
+}
+
+function renderRows(items) {
+  eagerReasons = 10;
+  const rows = items.map((file) => {
+    const checked = selection.mode === "filter" || selection.ids.has(file.id);
+    const box = h("input", { type: "checkbox", class: "form-check-input row-select", checked,
+      "aria-label": `Select ${file.name}`, dataset: { id: file.id },
+      onchange: (e) => toggleRow(file.id, e.target.checked) });
+    const thumb = file.thumbnail_url
+      ? h("img", { class: "thumb", src: file.thumbnail_url, alt: "", loading: "lazy", width: "64", height: "40" })
+      : h("div", { class: "thumb-placeholder" }, file.media_type === "video" ? "video" : "image");
+    const resolution = file.width && file.height ? `${file.width}×${file.height}` : "–";
+    const proxy = file.has_proxy ? h("span", { class: "badge text-bg-success" }, "proxy")
+      : h("span", { class: "badge text-bg-light border" }, "none");
+    const nameCell = h("td", { class: "name-cell" },
+      h("a", { href: `/files/${file.id}`, class: "file-name text-break-all fw-medium" }, file.name),
+      h("div", { class: "folder-text" }, file.folder),
+      file.status === "failed" ? h("div", { class: "small text-danger" }, file.error || "unreadable") : null);
+    return h("tr", { dataset: { fileId: file.id } },
+      h("td", {}, box), h("td", {}, thumb), nameCell,
+      h("td", { class: "hide-sm" }, file.media_type),
+      h("td", { class: "text-nowrap" }, file.media_type === "video" ? fmtDuration(file.duration_seconds) : "–"),
+      h("td", { class: "text-nowrap" }, fmtBytes(file.size_bytes)),
+      h("td", { class: "hide-sm text-nowrap" }, resolution),
+      h("td", { class: "hide-sm text-nowrap small" }, file.created_at ? fmtDate(file.created_at) : "–"),
+      h("td", {}, proxy),
+      h("td", {}, analysisCell(file)));
+  });
+  clear($("#file-rows"), rows);
+  $("#select-page").checked = items.length > 0 && items.every((f) => selection.mode === "filter" || selection.ids.has(f.id));
+}
+
+function renderSortHeaders() {
+  for (const button of $$(".sort-button")) {
+    const active = button.dataset.sort === state.sort;
+    const th = button.closest("th");
+    th.setAttribute("aria-sort", active ? (state.order === "asc" ? "ascending" : "descending") : "none");
+    const label = button.textContent.replace(/ [▲▼]$/, "");
+    button.textContent = active ? `${label} ${state.order === "asc" ? "▲" : "▼"}` : label;
+  }
+}
+
+function renderPager(total) {
+  const pages = Math.max(1, Math.ceil(total / state.per_page));
+  const item = (label, page, { active = false, disabled = false, aria } = {}) => h("li",
+    { class: `page-item${active ? " active" : ""}${disabled ? " disabled" : ""}` },
+    h("button", { type: "button", class: "page-link", disabled, "aria-current": active ? "page" : undefined,
+      "aria-label": aria, onclick: () => { state.page = page; load({ push: true }); } }, label));
+  const wanted = new Set([1, pages, state.page - 1, state.page, state.page + 1, state.page - 2, state.page + 2]);
+  const numbers = [...wanted].filter((p) => p >= 1 && p <= pages).sort((a, b) => a - b);
+  const items = [item("‹", state.page - 1, { disabled: state.page <= 1, aria: "Previous page" })];
+  let previous = 0;
+  for (const p of numbers) {
+    if (p - previous > 1) items.push(h("li", { class: "page-item disabled" }, h("span", { class: "page-link" }, "…")));
+    items.push(item(String(p), p, { active: p === state.page }));
+    previous = p;
+  }
+  items.push(item("›", state.page + 1, { disabled: state.page >= pages, aria: "Next page" }));
+  clear($("#pager"), items);
+}
+
+function renderEmpty(total) {
+  const empty = $("#empty");
+  const filtered = Object.keys(state.filters).length > 0;
+  empty.classList.toggle("d-none", total > 0);
+  if (total > 0) return;
+  clear(empty, filtered
+    ? [h("p", { class: "fs-5" }, "No files match these filters."),
+      h("button", { type: "button", class: "btn btn-outline-secondary", onclick: resetFilters }, "Clear the filters")]
+    : [h("p", { class: "fs-5" }, "Import a folder to start."),
+      h("p", {}, "Enter a folder path above and press Import: videos and photos are listed here with thumbnails, "
+        + "then you can generate proxies and analyse them.")]);
+}
+
+// ---- selection ----------------------------------------------------------------------------
+
+function toggleRow(id, on) {
+  if (selection.mode === "filter") {
+    // Leaving "all matching": keep the visible rows selected except the one unticked.
+    selection = { mode: "ids", ids: new Set(lastList.items.map((f) => f.id)), filter: null, count: 0 };
+  }
+  if (on) selection.ids.add(id); else selection.ids.delete(id);
+  $("#select-page").checked = lastList.items.every((f) => selection.ids.has(f.id));
+  renderSelection();
+}
+
+function selectedCount() {
+  return selection.mode === "filter" ? selection.count : selection.ids.size;
+}
+
+function selectionTarget() {
+  return selection.mode === "filter" ? { filter: selection.filter } : { file_ids: [...selection.ids] };
+}
+
+function renderSelection() {
+  const count = selectedCount();
+  const text = $("#selection-text");
+  text.textContent = count === 0 ? "No files selected"
+    : selection.mode === "filter" ? `All ${fmtNumber(count)} files matching this filter are selected`
+      : `${fmtNumber(count)} file${count === 1 ? "" : "s"} selected`;
+  const all = $("#select-all-matching");
+  const pageSelected = lastList && lastList.items.length && lastList.items.every((f) => selection.ids.has(f.id));
+  if (selection.mode === "filter") {
+    all.textContent = "Clear selection";
+    all.classList.remove("d-none");
+  } else if (pageSelected && lastList.total > lastList.items.length) {
+    all.textContent = `Select all ${fmtNumber(lastList.total)} files matching this filter`;
+    all.classList.remove("d-none");
+  } else if (count > 0) {
+    all.textContent = "Clear selection";
+    all.classList.remove("d-none");
+  } else {
+    all.classList.add("d-none");
+  }
+  for (const id of ["#action-proxies", "#action-analyze", "#action-delete"]) $(id).disabled = count === 0;
+}
+
+function onSelectAllMatching() {
+  const pageSelected = lastList && lastList.items.every((f) => selection.ids.has(f.id));
+  if (selection.mode === "ids" && pageSelected && lastList.total > lastList.items.length) {
+    selection = { mode: "filter", ids: new Set(), filter: { ...state.filters }, count: lastList.total };
+  } else {
+    selection = { mode: "ids", ids: new Set(), filter: null, count: 0 };
+  }
+  renderRows(lastList.items);
+  renderSelection();
+}
+
+function clearSelection() {
+  selection = { mode: "ids", ids: new Set(), filter: null, count: 0 };
+}
+
+// ---- actions ------------------------------------------------------------------------------
+
+async function generateProxies() {
+  try {
+    const { job_id: jobId } = await api.post("/api/files/proxies", { ...selectionTarget(), force: false });
+    toast(`Generating proxies for ${fmtNumber(selectedCount())} file(s).`);
+    trackJob($("#activity"), jobId, { title: "Generating proxies", onDone: () => load() });
+  } catch (err) {
+    toast(errorText(err), "error");
+  }
+}
+
+async function deleteSelected() {
+  const count = selectedCount();
+  const ok = await confirmDialog({
+    title: `Remove ${fmtNumber(count)} file${count === 1 ? "" : "s"} from the library?`,
+    body: [h("p", {}, "Their records, proxies, thumbnails and analysis results are removed from the app."),
+      h("p", { class: "fw-semibold mb-0" }, "The original files stay on disk, untouched."),
+      h("p", { class: "small text-muted mb-0" }, "Importing the folder again brings them back.")],
+    confirmLabel: "Remove from library", danger: true,
+  });
+  if (!ok) return;
+  let ids = [...selection.ids];
+  if (selection.mode === "filter") {
+    // Deletion is per file in the API; page through the filter on the server, 500 at a time.
+    ids = [];
+    for (let page = 1; ; page += 1) {
+      const data = await api.get(withQuery("/api/files", { ...selection.filter, per_page: 500, page, sort: "name" }));
+      ids.push(...data.items.map((f) => f.id));
+      if (data.items.length < 500) break;
+    }
+  }
+  let removed = 0;
+  let failed = 0;
+  const status = h("div", { class: "alert alert-info py-2" }, `Removing 0 of ${ids.length}…`);
+  $("#activity").prepend(status);
+  for (const id of ids) {
+    try {
+      await api.del(`/api/files/${id}`);
+      removed += 1;
+    } catch {
+      failed += 1;
+    }
+    status.textContent = `Removing ${removed + failed} of ${ids.length}…`;
+  }
+  status.remove();
+  toast(`${removed} file(s) removed from the library${failed ? `, ${failed} failed` : ""}. Originals stay on disk.`,
+    failed ? "error" : "success");
+  clearSelection();
+  load();
+}
+
+function analyzeSelected() {
+  openAnalyzeDialog({
+    target: selectionTarget(),
+    count: selectedCount(),
+    onSubmitted: (outcome) => {
+      if (outcome.kind === "batch") {
+        toast("Analysis submitted.", "success");
+        location.href = `/batches/${outcome.batch.id}`;
+        return;
+      }
+      toast(`Analysing ${outcome.job.files} file(s) on demand.`, "success");
+      trackJob($("#activity"), outcome.job.job_id, { title: "Analysing (on demand)", onDone: () => load() });
+      load();
+    },
+  });
+}
+
+// ---- import -------------------------------------------------------------------------------
+
+async function startImport(event) {
+  event.preventDefault();
+  const path = $("#import-path").value.trim();
+  const button = $("#import-button");
+  button.disabled = true;
+  try {
+    const { job_id: jobId } = await api.post("/api/files/import-directory",
+      { path, recursive: $("#import-recursive").checked, generate_proxies: $("#import-proxies").checked });
+    localStorage.setItem(LAST_PATH_KEY, path);
+    followImport(jobId);
+  } catch (err) {
+    toast(errorText(err), "error");
+  } finally {
+    button.disabled = false;
+  }
+}
+
+function followImport(jobId) {
+  // New rows appear while the scan runs.
+  const refresher = setInterval(() => load(), 3000);
+  trackJob($("#activity"), jobId, {
+    title: "Import",
+    onDone: (job) => {
+      const r = job.result || {};
+      if (job.status === "SUCCEEDED") toast(`Import finished: ${r.new_files ?? job.imported ?? 0} new file(s).`, "success");
+      load();
+      if (r.proxies_job_id) trackJob($("#activity"), r.proxies_job_id, { title: "Generating proxies", onDone: () => load() });
+    },
+  }).then(() => clearInterval(refresher));
+}
+
+async function resumeActiveJobs() {
+  const titles = { import: "Import", proxies: "Generating proxies", analyze: "Analysing (on demand)" };
+  const jobs = await activeJobs();
+  for (const job of jobs) {
+    trackJob($("#activity"), job.id, { title: titles[job.kind] || job.kind, onDone: () => load() });
+  }
+  return jobs;
+}
+
+// With files in the library the import panel folds away (one click opens it again).
+function foldImportPanel() {
+  $("#import-panel").classList.remove("show");
+  $("[data-bs-target='#import-panel']").setAttribute("aria-expanded", "false");
+}
+
+// ---- wiring -------------------------------------------------------------------------------
+
+function resetFilters() {
+  state.filters = {};
+  state.page = 1;
+  clearSelection();
+  fillForm();
+  load({ push: true });
+}
+
+function init() {
+  initAnalyzeDialog();
+  fillForm();
+  $("#import-path").value = localStorage.getItem(LAST_PATH_KEY) || "";
+  $("#import-form").addEventListener("submit", startImport);
+  $("#filters").addEventListener("submit", (event) => {
+    event.preventDefault();
+    state.filters = readForm();
+    state.page = 1;
+    clearSelection();
+    load({ push: true });
+  });
+  $("#filters").addEventListener("change", (event) => {
+    if (event.target.tagName === "SELECT") $("#filters").requestSubmit();
+  });
+  $("#reset-filters").addEventListener("click", resetFilters);
+  $("#per-page").addEventListener("change", (e) => {
+    state.per_page = parseInt(e.target.value, 10);
+    state.page = 1;
+    load({ push: true });
+  });
+  for (const button of $$(".sort-button")) {
+    button.addEventListener("click", () => {
+      const key = button.dataset.sort;
+      state.order = state.sort === key && state.order === "asc" ? "desc" : "asc";
+      state.sort = key;
+      state.page = 1;
+      load({ push: true });
+    });
+  }
+  $("#select-page").addEventListener("change", (e) => {
+    if (selection.mode === "filter") clearSelection();
+    for (const file of lastList.items) {
+      if (e.target.checked) selection.ids.add(file.id); else selection.ids.delete(file.id);
+    }
+    renderRows(lastList.items);
+    renderSelection();
+  });
+  $("#select-all-matching").addEventListener("click", onSelectAllMatching);
+  $("#action-proxies").addEventListener("click", generateProxies);
+  $("#action-analyze").addEventListener("click", analyzeSelected);
+  $("#action-delete").addEventListener("click", deleteSelected);
+  window.addEventListener("popstate", () => {
+    state = readState();
+    fillForm();
+    load();
+  });
+  Promise.all([load(), resumeActiveJobs()]).then(([, jobs]) => {
+    const hasImport = jobs.some((j) => j.kind === "import");
+    if (lastList && lastList.total > 0 && !hasImport && !$("#import-path").matches(":focus")) foldImportPanel();
+  });
+}
+
+init();
