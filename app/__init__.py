@@ -44,20 +44,14 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         _stop_on_config_error(exc, test_config)
     _init_jobs(app, settings)
 
-    from app.routes import errors, files, jobs, nova, reports, security
+    _init_poller(app, settings)
+
+    from app.routes import batch, errors, files, jobs, nova, pages, poller, reports, search, security, usage
 
     errors.init_app(app)
     security.init_app(app)
-    app.register_blueprint(files.bp)
-    app.register_blueprint(jobs.bp)
-    app.register_blueprint(nova.bp)
-    app.register_blueprint(reports.bp)
-
-    from app.routes import pages, search, usage
-
-    app.register_blueprint(pages.bp)
-    app.register_blueprint(search.bp)
-    app.register_blueprint(usage.bp)
+    for blueprint in (files.bp, jobs.bp, nova.bp, batch.bp, poller.bp, reports.bp, search.bp, usage.bp, pages.bp):
+        app.register_blueprint(blueprint)
 
     from app import cli
 
@@ -125,6 +119,22 @@ def _init_backends(app: Flask, settings: Settings) -> None:
         atexit.register(backend.stop)
 
 
+_STARTED_POLLERS: set[str] = set()
+
+
+def _init_poller(app: Flask, settings: Settings) -> None:
+    """The batch poller; its thread starts unless disabled or testing, and never twice per process."""
+    from app.services.poller import BatchPoller
+
+    poller = BatchPoller(settings.DATABASE_PATH, app.extensions["analysis"])
+    app.extensions["batch_poller"] = poller
+    key = str(settings.DATABASE_PATH)
+    if settings.BATCH_POLLER_ENABLED and not settings.TESTING and key not in _STARTED_POLLERS:
+        _STARTED_POLLERS.add(key)
+        poller.start()
+        atexit.register(poller.stop)
+
+
 def _init_jobs(app: Flask, settings: Settings) -> None:
     from app.services import analysis, derivatives, library
     from app.services.jobs import JobRunner
@@ -145,6 +155,9 @@ def _init_jobs(app: Flask, settings: Settings) -> None:
     runner.register("proxies", lambda ctx, params: derivatives.run_derivatives(settings, ctx, params))
     services = app.extensions["analysis"]
     runner.register("analyze", lambda ctx, params: analysis.run_analyze_job(services, ctx, params))
+    from app.services.batch import staging
+
+    runner.register("batch_stage", lambda ctx, params: staging.run_stage_job(services, ctx, params, jobs=runner))
     app.extensions["jobs"] = runner
     runner.start()
     atexit.register(runner.stop)
