@@ -164,6 +164,16 @@ def claim_chunk_for_ingest(conn: sqlite3.Connection, chunk_id: int, holder: str,
     return cur.rowcount == 1
 
 
+def steal_dead_claim(conn: sqlite3.Connection, chunk_id: int, dead_holder: str, holder: str, until: str) -> bool:
+    """Take a FETCHING chunk's claim from one named holder whose process is known to be gone."""
+    cur = conn.execute(
+        "UPDATE bedrock_batch_jobs SET claimed_by = ?, claimed_until = ?, updated_at = ?"
+        " WHERE id = ? AND status = 'FETCHING' AND claimed_by = ?",
+        (holder, until, now_iso(), chunk_id, dead_holder),
+    )
+    return cur.rowcount == 1
+
+
 def renew_claim(conn: sqlite3.Connection, chunk_id: int, holder: str, until: str) -> bool:
     cur = conn.execute(
         "UPDATE bedrock_batch_jobs SET claimed_until = ? WHERE id = ? AND claimed_by = ? AND status = 'FETCHING'",

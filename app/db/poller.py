@@ -24,6 +24,16 @@ def take_lease(conn: sqlite3.Connection, name: str, holder: str, *, now: float, 
     return cur.rowcount == 1
 
 
+def steal_lease(conn: sqlite3.Connection, name: str, old_holder: str, holder: str, *, now: float,
+                seconds: float) -> bool:
+    """Take the lease from one named holder (known to be dead); False if it changed hands meanwhile."""
+    cur = conn.execute(
+        "UPDATE poller_lease SET holder = ?, expires_at = ?, acquired_at = ? WHERE name = ? AND holder = ?",
+        (holder, now + seconds, now_iso(), name, old_holder),
+    )
+    return cur.rowcount == 1
+
+
 def release_lease(conn: sqlite3.Connection, name: str, holder: str) -> None:
     conn.execute("DELETE FROM poller_lease WHERE name = ? AND holder = ?", (name, holder))
 

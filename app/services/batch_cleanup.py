@@ -8,6 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 from app.storage.base import ObjectStore, StorageError
+from app.utils.crashpoints import crashpoint
 from app.utils.timeutil import now_iso, utcnow
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,7 @@ def cleanup_chunk(conn: sqlite3.Connection, store: ObjectStore, chunk: sqlite3.R
         objects = [info for prefix in _prefixes(chunk) for info in store.list(prefix)]
         if not dry_run and objects:
             store.delete_many(info.key for info in objects)
+            crashpoint("cleanup")
     except StorageError as exc:
         report.errors.append({"chunk_id": chunk["id"], "message": str(exc), "transient": exc.transient})
         log.warning("cleanup of chunk %s failed: %s", chunk["id"], exc)

@@ -6,16 +6,14 @@ run.py) exactly one poller acts at a time; a holder that dies loses the lease wh
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import threading
 import time
-import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from app.db import batches as batches_db
+from app.db import jobs as jobs_db
 from app.db import poller as poller_db
 from app.db.connection import connect, transaction
 from app.errors import Conflict, NotFound
@@ -25,26 +23,29 @@ from app.services.analysis import Services
 from app.services.batch import common
 from app.services.batch.process import process_batches_once
 from app.services.batch.submit import record_submission
+from app.utils.holders import holder_id, is_dead_local_holder
 
 log = logging.getLogger(__name__)
 
 LEASE_NAME = "batch-poller"
 JOB_NAME_PREFIX = "nova-b"
+LOST_JOB_GRACE_SECONDS = 60
 
 
 class BatchPoller:
     """start()/stop() run a daemon thread that calls poll_once() every BATCH_POLLER_INTERVAL seconds."""
 
-    def __init__(self, db_path: Path, services: Services, *, holder: str | None = None,
+    def __init__(self, db_path: Path, services: Services, *, jobs: Any = None, holder: str | None = None,
                  lease_seconds: float | None = None):
         settings = services.settings
         self.db_path = db_path
         self.services = services
+        self.jobs = jobs
         self.interval = settings.BATCH_POLLER_INTERVAL
         self.enabled = settings.BATCH_POLLER_ENABLED
-        self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.holder = holder or holder_id()
         # Long enough to cover one slow cycle; renewed at the start of every cycle.
-        self.lease_seconds = lease_seconds or max(300.0, 3 * self.interval)
+        self.lease_seconds = lease_seconds or max(120.0, 3 * self.interval)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -75,12 +76,16 @@ class BatchPoller:
             if thread.is_alive():
                 log.warning("batch poller did not stop within %.1fs", timeout)
             self._thread = None
+        self.release_lease()
+        return True
+
+    def release_lease(self) -> None:
+        """Give the lease up now so another process need not wait for it to expire."""
         conn = connect(self.db_path)
         try:
             poller_db.release_lease(conn, LEASE_NAME, self.holder)
         finally:
             conn.close()
-        return True
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -97,7 +102,7 @@ class BatchPoller:
         current = common.utc(now)
         conn = connect(self.db_path)
         try:
-            if not poller_db.take_lease(conn, LEASE_NAME, self.holder, now=time.time(), seconds=self.lease_seconds):
+            if not self._take_lease(conn):
                 holder = poller_db.lease_holder(conn, LEASE_NAME, now=time.time())
                 return {"skipped": True, "reason": f"another poller holds the lease ({holder})"}
             first = not self._reconciled
@@ -108,6 +113,8 @@ class BatchPoller:
                     outcome["adopted"] = self._adopt_orphans(conn, current)
                 except InferenceError as exc:
                     errors.append(f"adopt: {exc}")
+            if self.jobs is not None:
+                outcome["restarted_jobs"] = self._restart_lost_jobs(conn)
             # The first cycle after start-up checks every unfinished chunk regardless of the interval.
             pipeline = process_batches_once(conn, self.services, current, force=force or first)
             outcome["pipeline"] = pipeline
@@ -142,6 +149,17 @@ class BatchPoller:
         finally:
             conn.close()
 
+    def _take_lease(self, conn) -> bool:
+        now = time.time()
+        if poller_db.take_lease(conn, LEASE_NAME, self.holder, now=now, seconds=self.lease_seconds):
+            return True
+        # A holder on this machine whose process is gone (killed, crashed) need not be waited out.
+        holder = poller_db.lease_holder(conn, LEASE_NAME, now=now)
+        if is_dead_local_holder(holder):
+            log.warning("taking over the poller lease from dead process %s", holder)
+            return poller_db.steal_lease(conn, LEASE_NAME, holder, self.holder, now=now, seconds=self.lease_seconds)
+        return False
+
     def _adopt_orphans(self, conn, now: datetime) -> int:
         """Jobs that exist under our names but whose ARN was never recorded (a crash after create)."""
         orphans = {c["job_name"]: c for c in batches_db.chunks_with_status(conn, ("QUEUED",)) if not c["job_arn"]}
@@ -160,6 +178,36 @@ class BatchPoller:
             log.info("adopted job %s for chunk %s", info.job_arn, chunk["id"])
             adopted += 1
         return adopted
+
+    def _restart_lost_jobs(self, conn) -> int:
+        """Staging or on-demand work whose job never started (a crash right after the submission was saved)."""
+        restarted = 0
+        # Only submissions older than a minute: a fresh one is still starting its own jobs.
+        cutoff = (common.utc(None) - timedelta(seconds=LOST_JOB_GRACE_SECONDS)).isoformat()
+        rows = conn.execute(
+            "SELECT DISTINCT b.id, b.stage_job_id FROM bedrock_batch_jobs c JOIN batches b ON b.id = c.batch_id"
+            " WHERE c.status = 'STAGING' AND b.cancel_requested = 0 AND b.created_at < ?", (cutoff,)).fetchall()
+        for row in rows:
+            job = jobs_db.get_job(conn, row["stage_job_id"]) if row["stage_job_id"] else None
+            if job is None or job["status"] in jobs_db.TERMINAL_STATUSES:
+                job_id = self.jobs.submit(conn, "batch_stage", {"batch_id": row["id"]})
+                with transaction(conn):
+                    batches_db.update_batch(conn, row["id"], stage_job_id=job_id)
+                restarted += 1
+        orphans = conn.execute(
+            "SELECT r.batch_id, r.id FROM analysis_runs r JOIN batches b ON b.id = r.batch_id"
+            " WHERE r.mode = 'on_demand' AND r.status = 'PENDING' AND r.job_id IS NULL AND b.cancel_requested = 0"
+            " AND b.created_at < ?", (cutoff,)).fetchall()
+        by_batch: dict[int, list[int]] = {}
+        for row in orphans:
+            by_batch.setdefault(row["batch_id"], []).append(row["id"])
+        for batch_id, run_ids in by_batch.items():
+            job_id = self.jobs.submit(conn, "analyze", {"run_ids": run_ids})
+            with transaction(conn):
+                conn.executemany("UPDATE analysis_runs SET job_id = ? WHERE id = ?", [(job_id, r) for r in run_ids])
+                batches_db.update_batch(conn, batch_id, on_demand_job_id=job_id)
+            restarted += 1
+        return restarted
 
     def status(self) -> dict[str, Any]:
         settings = self.services.settings

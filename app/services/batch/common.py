@@ -2,10 +2,7 @@
 from __future__ import annotations
 
 import hashlib
-import os
-import socket
 import sqlite3
-import uuid
 from datetime import datetime, timedelta, timezone
 
 from app.db import analysis as analysis_db
@@ -39,11 +36,6 @@ def backoff_seconds(attempt: int, base: float = 30.0) -> float:
 
 def later(now: datetime, seconds: float) -> str:
     return iso(now + timedelta(seconds=seconds))
-
-
-def holder_id() -> str:
-    """Who holds an ingest claim: host, process and a random part."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 def folder_stamp(created: datetime) -> str:

@@ -20,6 +20,8 @@ from app.db.connection import transaction
 from app.nova.catalog import NovaModel
 from app.services.analysis import Services, store_model_output
 from app.services.batch import common
+from app.utils.crashpoints import crashpoint
+from app.utils.holders import holder_id, is_dead_local_holder
 from app.storage.base import StorageError
 
 log = logging.getLogger(__name__)
@@ -83,10 +85,16 @@ def ingest_chunk(conn: sqlite3.Connection, services: Services, chunk_id: int, *,
     Returns {"outcome": "ingested"|"retrying"|"fetch_failed"|"skipped", "status", "stats"}.
     """
     current = common.utc(now)
-    holder = holder or common.holder_id()
+    holder = holder or holder_id()
     with transaction(conn):
         claimed = batches_db.claim_chunk_for_ingest(conn, chunk_id, holder, common.iso(current),
                                                     common.later(current, CLAIM_SECONDS))
+        if not claimed:
+            # A claim left by a killed process on this machine need not be waited out.
+            previous = batches_db.get_chunk(conn, chunk_id)
+            if previous is not None and is_dead_local_holder(previous["claimed_by"]):
+                claimed = batches_db.steal_dead_claim(conn, chunk_id, previous["claimed_by"], holder,
+                                                      common.later(current, CLAIM_SECONDS))
     if not claimed:
         return {"outcome": "skipped", "status": None, "stats": None}
     chunk = batches_db.get_chunk(conn, chunk_id)
@@ -205,6 +213,7 @@ class _Reader:
                     stats.unknown_records += 1
                     continue
                 self._store(run, analysis_type, line)
+        crashpoint("mid_ingest")
 
     def _store(self, run: sqlite3.Row, analysis_type: str, line: dict | None) -> None:
         stats, conn = self.stats, self.conn

@@ -23,6 +23,7 @@ from app.nova.catalog import NovaModel
 from app.nova.requests import build_request
 from app.services.analysis import Services, ensure_proxy, file_context, image_s3_media, video_s3_media
 from app.services.batch.common import FILES_FOLDER, fail_chunk_runs
+from app.utils.crashpoints import crashpoint
 from app.services.jobs import JobCancelled, JobContext, JobInterrupted
 from app.storage.base import ObjectNotFound, ObjectStore, StorageError
 from app.utils.filename_sanitizer import sanitize_filename
@@ -115,6 +116,7 @@ def stage_chunk(conn: sqlite3.Connection, services: Services, chunk_id: int, *, 
             continue
         staged.append(item)
     _upload_all(services, staged)
+    crashpoint("staging")
     for item in staged:
         if item.error is None:
             _verify_or_reupload(conn, services, item)

@@ -12,6 +12,7 @@ from app.inference.base import BatchJobInfo, ConflictError, InferenceError, job_
 from app.services.analysis import Services
 from app.services.backends import batch_role_arn
 from app.services.batch import common
+from app.utils.crashpoints import crashpoint
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +81,7 @@ def submit_chunk(conn: sqlite3.Connection, services: Services, chunk: sqlite3.Ro
             timeout_hours=services.settings.BATCH_JOB_TIMEOUT_HOURS)
     except InferenceError as exc:
         return _create_failed(conn, services, chunk, exc, now, attempts)
+    crashpoint("after_create")
     record_submission(conn, chunk["id"], arn, now, provider_status="Submitted")
     log.info("chunk %s submitted as %s (%s)", chunk["id"], chunk["job_name"], arn)
     return "submitted"
