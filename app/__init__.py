@@ -126,7 +126,7 @@ def _init_poller(app: Flask, settings: Settings) -> None:
     """The batch poller; its thread starts unless disabled or testing, and never twice per process."""
     from app.services.poller import BatchPoller
 
-    poller = BatchPoller(settings.DATABASE_PATH, app.extensions["analysis"])
+    poller = BatchPoller(settings.DATABASE_PATH, app.extensions["analysis"], jobs=app.extensions["jobs"])
     app.extensions["batch_poller"] = poller
     key = str(settings.DATABASE_PATH)
     if settings.BATCH_POLLER_ENABLED and not settings.TESTING and key not in _STARTED_POLLERS:
