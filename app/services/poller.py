@@ -23,12 +23,12 @@ from app.services.analysis import Services
 from app.services.batch import common
 from app.services.batch.process import process_batches_once
 from app.services.batch.submit import record_submission
+from app.services.batch.tracking import JOB_NAME_PREFIX
 from app.utils.holders import holder_id, is_dead_local_holder
 
 log = logging.getLogger(__name__)
 
 LEASE_NAME = "batch-poller"
-JOB_NAME_PREFIX = "nova-b"
 LOST_JOB_GRACE_SECONDS = 60
 
 

@@ -23,6 +23,7 @@ STATUS_MAP = {
     "Failed": "FETCHING",
 }
 LIST_MARGIN = timedelta(hours=1)
+JOB_NAME_PREFIX = "nova-b"  # every job name the app makes starts so (common.job_name_and_token)
 
 
 def refresh_active_chunks(conn: sqlite3.Connection, services: Services, now: datetime | None = None, *,
@@ -51,15 +52,30 @@ def refresh_active_chunks(conn: sqlite3.Connection, services: Services, now: dat
                 info = services.backend.get_batch_job(chunk["job_arn"])
             except InferenceError as exc:
                 log.warning("chunk %s: status check failed: %s", chunk["id"], exc)
-                with transaction(conn):
-                    batches_db.update_chunk(conn, chunk["id"], last_error=f"status check failed: {exc}"[:2000],
-                                            last_checked_at=common.iso(current))
-                outcome["errors"] += 1
+                if exc.transient:
+                    # Throttling, 5xx, timeouts: asked again after BATCH_CHECK_INTERVAL.
+                    with transaction(conn):
+                        batches_db.update_chunk(conn, chunk["id"], last_error=f"status check failed: {exc}"[:2000],
+                                                last_checked_at=common.iso(current))
+                    outcome["errors"] += 1
+                else:
+                    _fail_permanently(conn, chunk, exc, current)
+                    outcome["failed"] = outcome.get("failed", 0) + 1
                 continue
         outcome["checked"] += 1
         if apply_job_info(conn, chunk, info, current) == "FETCHING":
             outcome["finished"] += 1
     return outcome
+
+
+def _fail_permanently(conn: sqlite3.Connection, chunk: sqlite3.Row, exc: InferenceError, now: datetime) -> None:
+    """Job not found, access denied, validation: asking again cannot help, so the chunk fails now."""
+    message = f"the batch job can no longer be read: {exc}"
+    with transaction(conn):
+        if batches_db.update_chunk(conn, chunk["id"], expect_status=batches_db.CHUNK_RUNNING, status="FAILED",
+                                   failure_message=message[:2000], last_error=str(exc)[:2000],
+                                   last_checked_at=common.iso(now), completed_at=common.iso(now)):
+            common.fail_chunk_runs(conn, chunk["id"], code=exc.code, message=message)
 
 
 def _list_jobs(services: Services, chunks: list[sqlite3.Row]) -> dict[str, BatchJobInfo]:
@@ -68,7 +84,8 @@ def _list_jobs(services: Services, chunks: list[sqlite3.Row]) -> dict[str, Batch
     oldest = min(common.utc(datetime.fromisoformat(c["submitted_at"] or c["created_at"])) for c in chunks)
     found: dict[str, BatchJobInfo] = {}
     try:
-        for info in services.backend.list_batch_jobs(submitted_after=oldest - LIST_MARGIN):
+        for info in services.backend.list_batch_jobs(name_contains=JOB_NAME_PREFIX,
+                                                      submitted_after=oldest - LIST_MARGIN):
             if info.job_arn in wanted:
                 found[info.job_arn] = info
                 if len(found) == len(wanted):
