@@ -19,15 +19,20 @@ def list_models():
                     "default": services.catalog.default_key(settings().INFERENCE_BACKEND)})
 
 
-@bp.post("/estimate")
-def estimate():
-    body = json_body()
-    services: analysis.Services = extension("analysis")
+def _analysis_request(body: dict, *, for_submit: bool):
+    """Model, types, options and file rows of an estimate or analyze body, validated."""
     conn = get_db()
-    model = analysis.resolve_model(services, body.get("model"), for_submit=False)
+    model = analysis.resolve_model(extension("analysis"), body.get("model"), for_submit=for_submit)
     types = analysis.parse_types(body.get("analysis_types"))
     options = analysis.parse_options(body.get("options"))
     rows = files_db.get_files(conn, library.resolve_file_ids(conn, body))
+    return conn, model, types, options, rows
+
+
+@bp.post("/estimate")
+def estimate():
+    body = json_body()
+    _conn, model, types, options, rows = _analysis_request(body, for_submit=False)
     plan = planning.plan_analysis(rows, model=model, requested_types=types, options=options,
                                   mode=body.get("mode", "auto"), settings=settings())
     return jsonify(planning.estimate_response(plan))
@@ -35,13 +40,7 @@ def estimate():
 
 @bp.post("/analyze")
 def analyze():
-    body = json_body()
-    services: analysis.Services = extension("analysis")
-    conn = get_db()
-    model = analysis.resolve_model(services, body.get("model"), for_submit=True)
-    types = analysis.parse_types(body.get("analysis_types"))
-    options = analysis.parse_options(body.get("options"))
-    rows = files_db.get_files(conn, library.resolve_file_ids(conn, body))
+    conn, model, types, options, rows = _analysis_request(json_body(), for_submit=True)
     analysis.require_media_support(model, rows)
     run_ids = analysis.create_runs(conn, file_rows=rows, model=model, requested_types=types, options=options,
                                    mode="on_demand")
