@@ -3,6 +3,10 @@
     .venv/bin/python bench/ingest.py                    # 10,000 records: speed (target >= 5,000 records/s)
     .venv/bin/python bench/ingest.py --records 100000   # memory: peak RSS growth (target <= 60 MB)
 
+Big outputs are parsed and validated in worker processes (app/services/batch/ingest.py); their memory is
+reported too: the private memory each one added (pages it shares with this process are counted once,
+in this process's RSS), sampled while ingestion runs.
+
 The output is what Bedrock writes for a chunk: `<output prefix>/<job id>/*.jsonl.out` lines holding
 recordId, the echoed modelInput and a Nova modelOutput, plus manifest.json.out; ingestion is the
 app's own `ingest_chunk` (stream, join by recordId, validate, store in batched transactions).
@@ -175,6 +179,56 @@ def rss_mb() -> float:
         return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
 
 
+class ChildMemory:
+    """Samples the memory of this process's other children (the ingestion workers) from a helper process.
+
+    A helper process rather than a thread: ingestion forks its workers only while the process has no
+    other threads. For each child: peak RSS and peak private memory (Private_Clean + Private_Dirty of
+    smaps_rollup: what it shares neither with this process nor with other workers).
+    """
+
+    def __init__(self) -> None:
+        self.peak_rss: dict[int, float] = {}
+        self.peak_private: dict[int, float] = {}
+        self.helper = subprocess.Popen([sys.executable, __file__, "--sample-children", str(os.getpid())],
+                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.helper.stdout.readline()  # "ready"
+
+    def stop(self) -> None:
+        output, _ = self.helper.communicate("")
+        peaks = json.loads(output.strip().splitlines()[-1])
+        self.peak_rss = {int(pid): mb for pid, mb in peaks["rss"].items()}
+        self.peak_private = {int(pid): mb for pid, mb in peaks["private"].items()}
+
+
+def sample_children(parent: int, interval: float = 0.2) -> None:
+    """The helper's loop: sample parent's children (but itself) until stdin closes, then print the peaks."""
+    import select
+
+    peak_rss: dict[int, float] = {}
+    peak_private: dict[int, float] = {}
+    print("ready", flush=True)
+    while not select.select([sys.stdin], [], [], interval)[0]:
+        pids: set[int] = set()
+        for task in Path(f"/proc/{parent}/task").iterdir():
+            try:
+                pids.update(int(pid) for pid in (task / "children").read_text().split())
+            except OSError:
+                continue
+        pids.discard(os.getpid())
+        for pid in pids:
+            try:
+                lines = Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]
+            except OSError:
+                continue
+            kb = {name: int(rest.split()[0]) for name, _, rest in (line.partition(":") for line in lines)
+                  if rest.strip().endswith("kB")}
+            peak_rss[pid] = max(peak_rss.get(pid, 0.0), kb.get("Rss", 0) / 1000)
+            private = (kb.get("Private_Clean", 0) + kb.get("Private_Dirty", 0)) / 1000
+            peak_private[pid] = max(peak_private.get(pid, 0.0), private)
+    print(json.dumps({"rss": peak_rss, "private": peak_private}))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--records", type=int, default=10_000)
@@ -182,7 +236,11 @@ def main() -> int:
                         help="combined: the default analysis, five validated sections (default); summary: one text")
     parser.add_argument("--tracemalloc", action="store_true", help="also report Python's traced peak (slower)")
     parser.add_argument("--setup-only", metavar="DIR", help=argparse.SUPPRESS)
+    parser.add_argument("--sample-children", metavar="PID", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.sample_children:
+        sample_children(args.sample_children)
+        return 0
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if args.setup_only:
         chunk_id, output_bytes = setup(Path(args.setup_only), args.records, args.analysis_type)
@@ -202,9 +260,11 @@ def main() -> int:
         baseline = rss_mb()
         if args.tracemalloc:
             tracemalloc.start()
+        workers = ChildMemory()
         started = time.perf_counter()
         outcome = ingest_chunk(conn, services, prepared["chunk_id"])
         elapsed = time.perf_counter() - started
+        workers.stop()
         traced = tracemalloc.get_traced_memory()[1] / 1e6 if args.tracemalloc else None
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1000
         conn.close()
@@ -215,6 +275,12 @@ def main() -> int:
           f"(target >= {TARGET_RECORDS_PER_SECOND:,})")
     print(f"memory: RSS {baseline:.1f} MB before, peak {peak:.1f} MB: growth {peak - baseline:.1f} MB "
           f"(target <= {TARGET_MEMORY_MB} MB)" + (f"; tracemalloc peak {traced:.1f} MB" if traced is not None else ""))
+    if workers.peak_private:
+        private = sum(workers.peak_private.values())
+        print(f"workers: {len(workers.peak_private)} processes, peak private memory "
+              f"{' + '.join(f'{mb:.1f}' for mb in workers.peak_private.values())} MB "
+              f"(RSS incl. pages shared with this process: {max(workers.peak_rss.values()):.1f} MB each at most); "
+              f"ingestion in all: growth {peak - baseline + private:.1f} MB")
     ok = outcome["status"] == "COMPLETED" and stats["stored"] == args.records
     return 0 if ok else 1
 

@@ -195,16 +195,31 @@ def chunk_run_ids(conn: sqlite3.Connection, chunk_id: int) -> list[int]:
 
 
 def runs_for_ingest(conn: sqlite3.Connection, run_ids: list[int]) -> dict[int, sqlite3.Row]:
-    """The runs (with their file's media type and duration) that output lines refer to."""
+    """The runs that output lines refer to: what ingestion needs of each (id, file, batch, chunk, mode,
+    status, analysis types, options) with its file's media type and duration."""
     found: dict[int, sqlite3.Row] = {}
     for start in range(0, len(run_ids), 500):
         part = run_ids[start:start + 500]
         for row in conn.execute(
-            "SELECT r.*, f.media_type AS file_media_type, f.duration_seconds AS file_duration_seconds"
+            "SELECT r.id, r.file_id, r.batch_id, r.chunk_id, r.mode, r.status, r.analysis_types, r.options,"
+            " f.media_type AS file_media_type, f.duration_seconds AS file_duration_seconds"
             f" FROM analysis_runs r JOIN files f ON f.id = r.file_id WHERE r.id IN ({','.join('?' * len(part))})",
             part,
         ):
             found[row["id"]] = row
+    return found
+
+
+def result_statuses(conn: sqlite3.Connection, run_ids: list[int]) -> dict[tuple[int, str], str]:
+    """{(run id, analysis type): status} of the results of these runs."""
+    found: dict[tuple[int, str], str] = {}
+    for start in range(0, len(run_ids), 500):
+        part = run_ids[start:start + 500]
+        for run_id, analysis_type, status in conn.execute(
+            "SELECT run_id, analysis_type, status FROM analysis_results"
+            f" WHERE run_id IN ({','.join('?' * len(part))})", part,
+        ):
+            found[(run_id, analysis_type)] = status
     return found
 
 

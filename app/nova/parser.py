@@ -70,6 +70,8 @@ def _first_text(body: dict) -> str | None:
 
 def _strip_fences(text: str) -> str:
     """The inside of the first Markdown code fence (closed or cut off), or the text unchanged."""
+    if "```" not in text:  # every fence starts so; a plain find is much faster than the regex search
+        return text.strip()
     match = _FENCE.search(text)
     if not match:
         return text.strip()

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import functools
 import math
+import operator
 import re
 import unicodedata
 from datetime import date
@@ -40,6 +41,8 @@ MAX_PEOPLE = 100_000
 
 _CONFIDENCE_WORDS = {"high": 0.9, "medium": 0.6, "moderate": 0.6, "low": 0.3}
 _NULL_WORDS = {"", "null", "none", "unknown", "n/a", "na", "not available", "not specified", "-"}
+# casefold() never makes a string shorter, so anything longer than every null word is not one.
+_NULL_MAX_LEN = max(len(word) for word in _NULL_WORDS)
 _BIDI = set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f")
 _SPACES = re.compile(r"[ \t]{2,}|\t")  # a lone space is already what it becomes
 _CHOICE_SEPARATORS = re.compile(r"[\s_-]+")
@@ -51,6 +54,9 @@ _RANGE_SPLIT = re.compile(r"\s*(?:-|\u2013|\u2014|\bto\b)\s*")
 _DATE = re.compile(r"^(\d{4})[-:/._](\d{1,2})[-:/._](\d{1,2})(?:[T ].*)?$")
 _COMPACT_DATE = re.compile(r"^(\d{4})(\d{2})(\d{2})$")
 _HEX_COLOR = re.compile(r"^#?([0-9a-fA-F]{6}|[0-9a-fA-F]{3})$")
+_START_KEYS = ("start_seconds", "start_time", "start")
+_END_KEYS = ("end_seconds", "end_time", "end")
+_START_OF = operator.itemgetter("start_seconds")
 ELLIPSIS = "\u2026"
 
 
@@ -83,6 +89,25 @@ def _clean_char(ch: str, keep_newlines: bool) -> str:
     return ch
 
 
+_SCALES = {digits: 10.0 ** digits for digits in range(7)}
+
+
+def _round(value: float, digits: int) -> float:
+    """round(value, digits), without its slow decimal conversion for a float that already has at most
+    `digits` places (most model numbers), which round() returns unchanged.
+
+    Exact: if value * 10**digits is a whole k and k / 10**digits is value again, value is the double
+    nearest to k / 10**digits, less than half a unit of the last place away (for |value| < 1e9), so
+    round() rounds it to k / 10**digits and returns that same double.
+    """
+    if type(value) is float and -1e9 < value < 1e9:
+        scale = _SCALES[digits]
+        scaled = value * scale
+        if scaled.is_integer() and scaled / scale == value:
+            return value
+    return round(value, digits)
+
+
 def cap(text: str, limit: int) -> str:
     """Cut text to at most limit characters, marking the cut with an ellipsis."""
     if len(text) <= limit:
@@ -92,7 +117,10 @@ def cap(text: str, limit: int) -> str:
 
 def single_line(value: object, limit: int) -> str:
     """A value as one clean line: no control characters or line breaks, spaces collapsed, capped."""
-    text = "" if value is None else str(value)[: limit * 4]
+    if type(value) is str:
+        text = value if len(value) <= limit * 4 else value[: limit * 4]
+    else:
+        text = "" if value is None else str(value)[: limit * 4]
     if text.isprintable() and "  " not in text:
         return cap(text.strip(), limit)  # nothing to clean: the common case, kept fast
     if not text.isprintable():
@@ -102,9 +130,16 @@ def single_line(value: object, limit: int) -> str:
 
 def paragraphs(value: object, limit: int) -> str:
     """A value as clean multi-line text: newlines kept (at most one blank line), controls dropped."""
-    text = "" if value is None else str(value)[: limit * 4]
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    if (text.replace("\n", "").isprintable() and "  " not in text and " \n" not in text
+    if type(value) is str:
+        text = value if len(value) <= limit * 4 else value[: limit * 4]
+    else:
+        text = "" if value is None else str(value)[: limit * 4]
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if "\n" not in text:
+        if text.isprintable() and "  " not in text:
+            return cap(text.strip(), limit)  # one clean line: the commonest case, kept fastest
+    elif (text.replace("\n", "").isprintable() and "  " not in text and " \n" not in text
             and "\n " not in text and "\n\n\n" not in text):
         return cap(text.strip(), limit)  # already clean: the common case, kept fast
     if not text.replace("\n", "").isprintable():
@@ -118,6 +153,12 @@ def paragraphs(value: object, limit: int) -> str:
 
 def parse_seconds(value: Any) -> float | None:
     """Seconds from a number, '12.5', '12.5s', 'MM:SS', 'HH:MM:SS' or '1:02:03.5'; None if unusable."""
+    kind = type(value)
+    if kind is float:  # the common case first: a plain JSON number
+        return value if value >= 0 and value != math.inf else None  # NaN fails the first test
+    if kind is int:
+        seconds = float(value)
+        return seconds if seconds >= 0 else None
     if isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):
@@ -146,6 +187,8 @@ def parse_seconds(value: Any) -> float | None:
 
 def parse_confidence(value: Any) -> float | None:
     """A confidence in 0..1 from a number, '85%', or high/medium/low; None if unusable."""
+    if type(value) is float:  # the common case first: a plain JSON number
+        return _round(min(max(value, 0.0), 1.0), 4) if math.isfinite(value) else None
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, str):
@@ -160,7 +203,7 @@ def parse_confidence(value: Any) -> float | None:
         value = number / 100 if percent else number
     if not isinstance(value, (int, float)) or not math.isfinite(value):
         return None
-    return round(min(max(float(value), 0.0), 1.0), 4)
+    return _round(min(max(float(value), 0.0), 1.0), 4)
 
 
 def parse_date(value: Any) -> str | None:
@@ -192,6 +235,11 @@ def _items(value: Any, limit: int) -> list:
 
 def _is_scalar(value: Any) -> bool:
     """Strings and finite numbers, but not booleans."""
+    kind = type(value)
+    if kind is str or kind is int:
+        return True
+    if kind is float:
+        return math.isfinite(value)
     if isinstance(value, float):
         return math.isfinite(value)
     return isinstance(value, (str, int)) and not isinstance(value, bool)
@@ -199,36 +247,73 @@ def _is_scalar(value: Any) -> bool:
 
 def _line(value: Any, limit: int = MAX_LINE) -> str | None:
     """An optional single-line string; placeholder words such as 'unknown' become None."""
-    if not _is_scalar(value):
+    if type(value) is str and len(value) <= limit and value.isprintable() and "  " not in value:
+        text = value.strip()  # what single_line makes of a short clean string, without the calls
+    elif value is None:
         return None
-    text = single_line(value, limit)
-    return None if text.casefold() in _NULL_WORDS else text
+    elif _is_scalar(value):
+        text = single_line(value, limit)
+    else:
+        return None
+    return None if len(text) <= _NULL_MAX_LEN and text.casefold() in _NULL_WORDS else text
 
 
 def _str_list(value: Any, limit: int = MAX_ITEMS, length: int = MAX_LINE) -> list[str]:
     """A de-duplicated list of clean non-empty strings; a lone string counts as a list of one."""
     if _is_scalar(value):
         value = [value]
+    elif not isinstance(value, list):
+        return []
     out: list[str] = []
     seen: set[str] = set()
-    for item in _items(value, limit * 4):
-        text = _line(item, length)
-        if text and text.casefold() not in seen:
-            seen.add(text.casefold())
-            out.append(text)
-    return out[:limit]
+    for item in value[: limit * 4]:
+        if type(item) is str and len(item) <= length and item.isprintable() and "  " not in item:
+            text = item.strip()  # _line's fast path, inlined: most lists are short clean strings
+            folded = text.casefold()
+            if folded in _NULL_WORDS or folded in seen:
+                continue
+        else:
+            text = _line(item, length)
+            if not text:
+                continue
+            folded = text.casefold()
+            if folded in seen:
+                continue
+        seen.add(folded)
+        out.append(text)
+        if len(out) >= limit:
+            break
+    return out
 
 
 def _choice(value: Any, allowed: tuple[str, ...]) -> str | None:
     """The allowed value matching case-insensitively (spaces, '-' and '_' treated alike), or None."""
     if not isinstance(value, str):
         return None
+    if len(value) <= 100:
+        return _cached_choice(value, allowed)  # models repeat the same few answers
+    return _match_choice(value, allowed)
+
+
+def _match_choice(value: str, allowed: tuple[str, ...]) -> str | None:
     wanted = _CHOICE_SEPARATORS.sub(" ", value.strip().casefold())[:100]
+    return _choice_table(allowed).get(wanted)
+
+
+@functools.lru_cache(maxsize=4096)
+def _cached_choice(value: str, allowed: tuple[str, ...]) -> str | None:
+    return _match_choice(value, allowed)
+
+
+@functools.lru_cache(maxsize=64)
+def _choice_table(allowed: tuple[str, ...]) -> dict[str, str]:
+    """Every accepted (normalised) answer to its allowed value; the first allowed value naming it wins."""
+    table: dict[str, str] = {}
     for option, norm, base, paren in _choice_forms(allowed):
         # 'Classic' and 'small' both name 'Classic (Small)'.
-        if wanted in (norm, base) or (paren and wanted == paren.rstrip(")")):
-            return option
-    return None
+        for form in (norm, base, paren.rstrip(")")) if paren else (norm, base):
+            table.setdefault(form, option)
+    return table
 
 
 @functools.lru_cache(maxsize=64)
@@ -268,8 +353,7 @@ def _count(value: Any) -> int | None:
 def _time_range(value: Any, duration: float | None) -> dict | None:
     """One {start_seconds, end_seconds} from a dict, a pair, or 'MM:SS-MM:SS'; clamped to the media."""
     if isinstance(value, dict):
-        start = _first_seconds(value, ("start_seconds", "start_time", "start"))
-        end = _first_seconds(value, ("end_seconds", "end_time", "end"))
+        start, end = _seconds_at(value, _START_KEYS), _seconds_at(value, _END_KEYS)
     elif isinstance(value, list) and len(value) == 2:
         start, end = parse_seconds(value[0]), parse_seconds(value[1])
     elif isinstance(value, str):
@@ -286,24 +370,46 @@ def _time_range(value: Any, duration: float | None) -> dict | None:
         start, end = min(start, duration), min(end, duration)
     if end < start:
         return None
-    return {"start_seconds": round(start, 3), "end_seconds": round(end, 3)}
+    return {"start_seconds": _round(start, 3), "end_seconds": _round(end, 3)}
+
+
+def _seconds_at(data: dict, keys: tuple[str, ...]) -> float | None:
+    """_first_seconds, the usual answer first: a plain non-negative number under the first key."""
+    value = data.get(keys[0])
+    if type(value) is float and 0 <= value < math.inf:
+        return value
+    return _first_seconds(data, keys)
 
 
 def _first_seconds(data: dict, keys: tuple[str, ...]) -> float | None:
     """Seconds from the first of keys that parses."""
     for key in keys:
-        seconds = parse_seconds(data.get(key))
-        if seconds is not None:
-            return seconds
+        value = data.get(key)
+        if value is not None:
+            seconds = parse_seconds(value)
+            if seconds is not None:
+                return seconds
     return None
+
+
+def _range_order(r: dict) -> tuple[float, float]:
+    return r["start_seconds"], r["end_seconds"]
 
 
 def _time_ranges(value: Any, duration: float | None) -> list[dict]:
     """A list of valid time ranges, sorted by start."""
     if isinstance(value, (str, dict)):
         value = [value]
-    ranges = [r for r in (_time_range(v, duration) for v in _items(value, MAX_TIME_RANGES)) if r]
-    return sorted(ranges, key=lambda r: (r["start_seconds"], r["end_seconds"]))
+    elif not isinstance(value, list):
+        return []
+    ranges = []
+    for item in value[:MAX_TIME_RANGES]:
+        time_range = _time_range(item, duration)
+        if time_range:
+            ranges.append(time_range)
+    if len(ranges) > 1:
+        ranges.sort(key=_range_order)
+    return ranges
 
 
 class _Run:
@@ -361,18 +467,19 @@ def _chapters(data: dict, run: _Run) -> dict:
     for item in items:
         if not isinstance(item, dict):
             continue
-        start = _first_seconds(item, ("start_seconds", "start_time", "start"))
+        start = _seconds_at(item, _START_KEYS)
         if start is None:
             run.warn("dropped a chapter without a usable start time")
             continue
+        summary = item.get("summary")
         chapters.append({
             "title": _line(item.get("title"), 200),
             "start_seconds": start,
-            "end_seconds": _first_seconds(item, ("end_seconds", "end_time", "end")),
-            "summary": paragraphs(item.get("summary"), MAX_PARAGRAPH) if _is_scalar(item.get("summary")) else "",
+            "end_seconds": _seconds_at(item, _END_KEYS),
+            "summary": paragraphs(summary, MAX_PARAGRAPH) if _is_scalar(summary) else "",
             "key_points": _str_list(item.get("key_points"), MAX_KEY_POINTS, 500),
         })
-    chapters.sort(key=lambda c: c["start_seconds"])
+    chapters.sort(key=_START_OF)
     kept = []
     for i, chapter in enumerate(chapters):
         next_start = chapters[i + 1]["start_seconds"] if i + 1 < len(chapters) else None
@@ -393,7 +500,7 @@ def _chapters(data: dict, run: _Run) -> dict:
         if end <= start:
             run.warn("dropped a chapter whose end is not after its start")
             continue
-        chapter.update(start_seconds=round(start, 3), end_seconds=round(end, 3))
+        chapter["start_seconds"], chapter["end_seconds"] = _round(start, 3), _round(end, 3)
         kept.append(chapter)
     for number, chapter in enumerate(kept, start=1):
         if not chapter["title"]:
@@ -411,9 +518,11 @@ def _named_items(value: Any, name_keys: tuple[str, ...], build: Callable[[dict, 
             item = {name_keys[0]: item}
         if not isinstance(item, dict):
             continue
-        name = next((n for n in (_line(item.get(k), 200) for k in name_keys) if n), None)
-        if name:
-            out.append(build(item, name))
+        for key in name_keys:
+            name = _line(item.get(key), 200)
+            if name:
+                out.append(build(item, name))
+                break
     return out
 
 
@@ -492,10 +601,10 @@ def _waterfall(data: dict, run: _Run) -> dict:
         value = _choice(raw, allowed)
         conf = conf_of(dim)
         shown = single_line(raw, 80) if _is_scalar(raw) else ""
-        reason = _line(given_reasons.get(dim), MAX_LINE)
+        reason = None  # the model's own reason, read only where it is used
         if not shown:
             value, conf = "Unknown", 0.0
-            reason = reason or "not provided by the model"
+            reason = _line(given_reasons.get(dim), MAX_LINE) or "not provided by the model"
         elif value is None:
             value, conf = "Unknown", 0.0
             reason = f"model answered '{shown}', which is not an allowed value"
@@ -505,7 +614,7 @@ def _waterfall(data: dict, run: _Run) -> dict:
                       if conf is not None else f"no confidence given (model answered '{value}')")
             value = "Unknown"
         elif value == "Unknown":
-            reason = reason or "not determined"
+            reason = _line(given_reasons.get(dim), MAX_LINE) or "not determined"
         result[dim] = value
         confidence[dim] = conf if conf is not None else 0.0
         if value == "Unknown":
@@ -662,7 +771,7 @@ def _validate_combined(data: Any, duration: float | None, options: dict) -> tupl
         if part == "summary" and isinstance(section, str):
             section = {"text": section}
         run = _Run(part, "video", duration, options)
-        if not isinstance(section, dict) or not any(k in section for k in _EXPECTED_KEYS[part]):
+        if not isinstance(section, dict) or section.keys().isdisjoint(_EXPECTED_KEYS[part]):
             warnings.append(f"combined: section {part} missing or malformed; defaults used")
             section = {}
         results[part] = _VALIDATORS[part](section, run)

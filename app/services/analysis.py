@@ -9,7 +9,7 @@ import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, NamedTuple
 
 from app.config import Settings
 from app.db import analysis as analysis_db
@@ -152,6 +152,35 @@ def create_runs(
     return run_ids
 
 
+class PreparedOutput(NamedTuple):
+    """One model answer parsed, validated and encoded for analysis_results, or why it is unusable."""
+
+    ok: bool
+    tokens_input: int
+    tokens_output: int
+    result_json: str | None = None  # the validated result, encoded as analysis_db.store_result stores it
+    truncated: bool = False
+    stop_reason: str | None = None
+    warnings_json: str | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+
+
+def prepare_model_output(body: Any, analysis_type: str, *, media_type: str, duration_seconds: float | None,
+                         options: dict[str, Any]) -> PreparedOutput:
+    """Parse and validate one model answer without touching the database (batch ingestion does this in bulk)."""
+    try:
+        parsed = parse_model_output(body, analysis_type, media_type=media_type,
+                                    duration_seconds=duration_seconds, options=options)
+    except ModelOutputError as exc:
+        return PreparedOutput(False, getattr(exc, "input_tokens", 0) or 0, getattr(exc, "output_tokens", 0) or 0,
+                              error_code=exc.code, error_message=exc.message)
+    # combined is stored as one row holding its five parts; every other type as itself
+    result = parsed.results if analysis_type == "combined" else parsed.results[analysis_type]
+    return PreparedOutput(True, parsed.input_tokens, parsed.output_tokens, analysis_db.encode_result(result),
+                          parsed.truncated, parsed.stop_reason, analysis_db.encode_warnings(parsed.warnings))
+
+
 def store_model_output(
     conn: sqlite3.Connection,
     run: sqlite3.Row,
@@ -162,25 +191,26 @@ def store_model_output(
     batch: bool,
     media_type: str,
     duration_seconds: float | None,
+    prepared: PreparedOutput | None = None,
+    completed_at: str | None = None,
 ) -> bool:
-    """Parse, validate and store one model answer; a bad answer fails only that result. True if stored."""
-    options = _json(run["options"])
-    try:
-        parsed = parse_model_output(body, analysis_type, media_type=media_type,
-                                    duration_seconds=duration_seconds, options=options)
-    except ModelOutputError as exc:
-        tokens_in = getattr(exc, "input_tokens", 0) or 0
-        tokens_out = getattr(exc, "output_tokens", 0) or 0
+    """Parse, validate and store one model answer; a bad answer fails only that result. True if stored.
+
+    `prepared` is the answer already parsed and validated by prepare_model_output (batch ingestion does
+    that before taking the write lock); without it the body is parsed here.
+    """
+    if prepared is None:
+        prepared = prepare_model_output(body, analysis_type, media_type=media_type,
+                                        duration_seconds=duration_seconds, options=_json(run["options"]))
+    cost = cost_usd(model, prepared.tokens_input, prepared.tokens_output, batch=batch)
+    if not prepared.ok:
         return analysis_db.fail_result(
-            conn, run["id"], analysis_type, code=exc.code, message=exc.message, tokens_input=tokens_in,
-            tokens_output=tokens_out, cost_usd=cost_usd(model, tokens_in, tokens_out, batch=batch))
-    # combined is stored as one row holding its five parts; every other type as itself
-    result = parsed.results if analysis_type == "combined" else parsed.results[analysis_type]
-    return analysis_db.store_result(
-        conn, run["id"], analysis_type, result=result, tokens_input=parsed.input_tokens,
-        tokens_output=parsed.output_tokens,
-        cost_usd=cost_usd(model, parsed.input_tokens, parsed.output_tokens, batch=batch),
-        truncated=parsed.truncated, stop_reason=parsed.stop_reason, warnings=parsed.warnings)
+            conn, run["id"], analysis_type, code=prepared.error_code, message=prepared.error_message,
+            tokens_input=prepared.tokens_input, tokens_output=prepared.tokens_output, cost_usd=cost)
+    return analysis_db.store_encoded_result(
+        conn, run["id"], analysis_type, result_json=prepared.result_json, tokens_input=prepared.tokens_input,
+        tokens_output=prepared.tokens_output, cost_usd=cost, truncated=prepared.truncated,
+        stop_reason=prepared.stop_reason, warnings_json=prepared.warnings_json, completed_at=completed_at)
 
 
 def _json(text: str | None) -> dict[str, Any]:

@@ -3,26 +3,40 @@
 Output lines are joined to results by recordId (never by position), streamed one line at a time
 from each `*.jsonl.out` under `<output prefix><job id>/`, and stored in batched transactions.
 Storing is idempotent, so reading the same output again leaves the same rows.
+
+Parsing and validating an answer costs several times what storing it does, so a big output is parsed
+and validated by forked worker processes (see _LinePreparer) while this process reads the lines, looks
+up their runs and does every database read and write, in file order; the runs are rolled up with a few
+set-based statements at the end.
 """
 from __future__ import annotations
 
+import gc
 import json
 import logging
+import mmap
+import multiprocessing
+import os
 import re
 import sqlite3
+import threading
+from collections import deque
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Iterator
 
 from app.db import analysis as analysis_db
 from app.db import batches as batches_db
 from app.db.connection import transaction
 from app.nova.catalog import NovaModel
-from app.services.analysis import Services, store_model_output
+from app.services.analysis import PreparedOutput, Services, prepare_model_output, store_model_output
 from app.services.batch import common
+from app.storage.base import StorageError
 from app.utils.crashpoints import crashpoint
 from app.utils.holders import holder_id, is_dead_local_holder
-from app.storage.base import StorageError
+from app.utils.timeutil import now_iso
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +46,24 @@ CLAIM_SECONDS = 600
 MANIFEST_OUT = "manifest.json.out"
 RECORDS_SUFFIX = ".jsonl.out"
 MAX_MANIFEST_BYTES = 1024 * 1024
+
+# Outputs this big are parsed and validated in worker processes while this one stores; smaller ones
+# (a chunk of 150 files is a few MB) are not worth starting processes for.
+PARALLEL_MIN_BYTES = 16 * 1024 * 1024
+PARALLEL_WORKERS = min(os.cpu_count() or 1, 4)  # fewer than 2: everything in this process
+LINES_PER_TASK = 100  # lines parsed and validated together (in one worker process when there are workers)
+TASKS_AHEAD = 2  # batches of lines queued per worker
+SLOT_INPUT_BYTES = 4 * 1024 * 1024  # shared memory for one batch of lines (bigger batches use the pipe)
+SLOT_OUTPUT_BYTES = 2 * 1024 * 1024  # and for its encoded results (those that do not fit use the pipe)
+_SLOT_BYTES = SLOT_INPUT_BYTES + SLOT_OUTPUT_BYTES
+_MAX_CACHED_RUNS = 20 * LINES_PER_TASK
+_worker_shared: mmap.mmap | None = None  # in a worker process: the memory shared with the ingesting one
+
 _RECORD_ID = re.compile(rb'"recordId"\s*:\s*"([^"\\]{1,64})"')
+# What an output line held, as the preparer reports it: a validated model answer (PreparedOutput), an
+# answer still to validate (its body), a provider error, neither, a cut-off line (for its record, _CUT),
+# a line that is not JSON, one without a recordId, or a blank line.
+_BODY, _RAW_BODY, _ERROR, _INVALID, _CUT, _UNPARSABLE, _NO_RECORD_ID, _BLANK, _SHARED_BODY = range(9)
 
 # Why a record with no output line failed, by the job's final provider status.
 _MISSING_REASONS = {
@@ -128,7 +159,11 @@ class _Reader:
         self.stats = stats
         self.seen: set[str] = set()
         self.cut_ids: set[str] = set()
-        self.pending: list[tuple[str, int, str, dict | None]] = []
+        self.pending: list[tuple[int, str, int, Any]] = []  # (run id, type, kind, payload)
+        self.preparer: _LinePreparer | None = None
+        self.runs: dict[int, sqlite3.Row] = {}  # runs named by lines read but not yet stored
+        self._types_of: dict[str, list[str]] = {}
+        self._options_of: dict[str | None, dict] = {}
 
     def read_all(self) -> dict[str, Any] | None:
         prefix = f"{self.chunk['output_prefix']}{self.chunk['job_id']}/"
@@ -138,52 +173,96 @@ class _Reader:
             # A finished job always leaves its answers: not finding them is a fault to retry, not
             # a reason to fail every record.
             raise StorageError(f"no {RECORDS_SUFFIX} files under {prefix}", code="OutputMissing", transient=True)
-        for info in outputs:
-            self._read_file(info.key, info.size)
+        total = sum(o.size or 0 for o in outputs)
+        with _LinePreparer(PARALLEL_WORKERS if total >= PARALLEL_MIN_BYTES else 0) as self.preparer:
+            for info in outputs:
+                self._read_file(info.key, info.size)
         # A cut-off line fails its record only when no complete line for it came anywhere.
         for record_id in sorted(self.cut_ids - self.seen):
-            self._queue(record_id, None)
+            self._queue(record_id, _CUT, None)
         self._flush()
         manifest = next((o for o in objects if o.key.rsplit("/", 1)[-1] == MANIFEST_OUT), None)
         return self._read_manifest(manifest.key) if manifest is not None else None
 
     def _read_file(self, key: str, size: int) -> None:
         read = 0
+        lines: list[bytes] = []
         with self.store.open_read(key) as stream:
             for raw in stream:
                 read += len(raw)
-                self._line(raw)
-                if len(self.pending) >= LINES_PER_TRANSACTION:
-                    self._flush()
+                lines.append(raw)
+                if len(lines) >= LINES_PER_TASK:
+                    self._submit(lines)
+                    lines = []
+        if lines:
+            self._submit(lines)
+        for batch in self.preparer.drain():
+            self._take(*batch)
         if read < size:
             raise StorageError(f"reading {key} stopped after {read} of {size} bytes", code="IncompleteRead",
                                transient=True)
         self.stats.files += 1
         self.stats.bytes += read
 
-    def _line(self, raw: bytes) -> None:
-        stats = self.stats
-        if not raw.strip():
-            stats.blank_lines += 1
-            return
-        stats.lines += 1
-        try:
-            line = json.loads(raw)
-        except ValueError:
-            line = None
-        if not isinstance(line, dict):
-            stats.unparsable_lines += 1
-            match = _RECORD_ID.search(raw)  # a cut-off line usually still names its record
-            if match:
-                self.cut_ids.add(match.group(1).decode("utf-8", "replace"))
-            return
-        record_id = line.get("recordId")
-        if not isinstance(record_id, str):
-            stats.unknown_records += 1
-            return
-        self._queue(record_id, line)
+    def _submit(self, lines: list[bytes]) -> None:
+        """Hand a batch of lines to the preparer with what validating each one needs; store what is ready."""
+        hints: list[str | None] = []
+        for raw in lines:
+            # Usually the line's own recordId (checked against the decoded line before it is trusted).
+            match = _RECORD_ID.search(raw)
+            hints.append(match.group(1).decode("utf-8", "replace") if match else None)
+        parsed = [analysis_db.parse_record_id(hint) if hint is not None else None for hint in hints]
+        if len(self.runs) > _MAX_CACHED_RUNS:
+            self.runs.clear()  # runs of lines that were never stored (duplicates, unknown ids)
+        self.runs.update(batches_db.runs_for_ingest(self.conn, sorted({p[0] for p in parsed if p is not None})))
+        runs = self.runs
+        contexts: list[_Context | None] = []
+        for hint, ids in zip(hints, parsed):
+            run = runs.get(ids[0]) if ids is not None else None
+            if run is None or not self._accepts(run, ids[1]):
+                contexts.append(None)
+                continue
+            contexts.append((hint, ids[1], run["file_media_type"], run["file_duration_seconds"],
+                             self._options(run["options"])))
+        for batch in self.preparer.submit(lines, contexts, hints):
+            self._take(*batch)
 
-    def _queue(self, record_id: str, line: dict | None) -> None:
+    def _accepts(self, run: sqlite3.Row, analysis_type: str) -> bool:
+        """Whether a record of this run and type belongs to this chunk."""
+        if run["chunk_id"] != self.chunk["id"]:
+            return False
+        types = self._types_of.get(run["analysis_types"])
+        if types is None:
+            types = self._types_of[run["analysis_types"]] = json.loads(run["analysis_types"])
+        return analysis_type in types
+
+    def _options(self, raw: str | None) -> dict:
+        options = self._options_of.get(raw)
+        if options is None:
+            options = self._options_of[raw] = json.loads(raw) if raw else {}
+        return options
+
+    def _take(self, outcomes: list[tuple], hints: list[str | None]) -> None:
+        """Count and queue prepared lines in file order; store whenever a transaction's worth is queued."""
+        stats = self.stats
+        for outcome, hint in zip(outcomes, hints):
+            kind = outcome[0]
+            if kind == _BLANK:
+                stats.blank_lines += 1
+                continue
+            stats.lines += 1
+            if kind == _UNPARSABLE:
+                stats.unparsable_lines += 1
+                if hint is not None:  # a cut-off line usually still names its record
+                    self.cut_ids.add(hint)
+            elif kind == _NO_RECORD_ID:
+                stats.unknown_records += 1
+            else:
+                self._queue(outcome[1], kind, outcome[2])
+                if len(self.pending) >= LINES_PER_TRANSACTION:
+                    self._flush()
+
+    def _queue(self, record_id: str, kind: int, payload: Any) -> None:
         parsed = analysis_db.parse_record_id(record_id)
         if parsed is None:
             self.stats.unknown_records += 1
@@ -194,58 +273,75 @@ class _Reader:
             log.info("chunk %s: record %s appears more than once; first kept", self.chunk["id"], record_id)
             return
         self.seen.add(record_id)
-        self.pending.append((record_id, parsed[0], parsed[1], line))
+        self.pending.append((parsed[0], parsed[1], kind, payload))
 
     def _flush(self) -> None:
         if not self.pending:
             return
         items, self.pending = self.pending, []
-        runs = batches_db.runs_for_ingest(self.conn, sorted({run_id for _, run_id, _, _ in items}))
-        stats = self.stats
+        run_ids = sorted({run_id for run_id, _, _, _ in items})
+        # Most runs were read when their lines were handed to the preparer.
+        runs = {run_id: self.runs.pop(run_id) for run_id in run_ids if run_id in self.runs}
+        if len(runs) < len(run_ids):
+            runs.update(batches_db.runs_for_ingest(self.conn, [run_id for run_id in run_ids if run_id not in runs]))
+        stats, chunk_id = self.stats, self.chunk["id"]
+        known: list[tuple[sqlite3.Row, str, int, Any]] = []
+        for run_id, analysis_type, kind, payload in items:
+            run = runs.get(run_id)
+            if run is None:
+                stats.unknown_records += 1
+                continue
+            if not self._accepts(run, analysis_type):
+                stats.unknown_records += 1
+                continue
+            if kind == _RAW_BODY:  # a line whose recordId was not where the preparer looked: validate it here
+                kind, payload = _BODY, prepare_model_output(
+                    payload, analysis_type, media_type=run["file_media_type"],
+                    duration_seconds=run["file_duration_seconds"], options=self._options(run["options"]))
+            known.append((run, analysis_type, kind, payload))
         with transaction(self.conn):
-            if not batches_db.renew_claim(self.conn, self.chunk["id"], self.holder,
-                                          common.later(common.utc(), CLAIM_SECONDS)):
+            if not batches_db.renew_claim(self.conn, chunk_id, self.holder, common.later(common.utc(), CLAIM_SECONDS)):
                 raise IngestInterrupted()
-            for record_id, run_id, analysis_type, line in items:
-                run = runs.get(run_id)
-                if run is None or run["chunk_id"] != self.chunk["id"] \
-                        or analysis_type not in json.loads(run["analysis_types"]):
-                    stats.unknown_records += 1
-                    continue
-                self._store(run, analysis_type, line)
+            statuses = batches_db.result_statuses(self.conn, run_ids)
+            stamp = now_iso()
+            for run, analysis_type, kind, payload in known:
+                self._store(run, analysis_type, kind, payload, statuses, stamp)
         crashpoint("mid_ingest")
 
-    def _store(self, run: sqlite3.Row, analysis_type: str, line: dict | None) -> None:
+    def _store(self, run: sqlite3.Row, analysis_type: str, kind: int, payload: Any,
+               statuses: dict[tuple[int, str], str], stamp: str) -> None:
+        """Store or fail one record and count it; `statuses` (read in this transaction) is kept current."""
         stats, conn = self.stats, self.conn
-        if line is None:
-            if analysis_db.fail_result(conn, run["id"], analysis_type, code="unparsable_output",
-                                       message="the job's output line for this record is not valid JSON"):
-                stats.model_output_failed += 1
-            return
-        error = line.get("error")
-        if error is not None:
-            stats.error_lines += 1
-            code, message = _provider_error(error)
-            analysis_db.fail_result(conn, run["id"], analysis_type, code=code, message=message)
-            return
-        body = line.get("modelOutput")
-        if not isinstance(body, dict):
-            analysis_db.fail_result(conn, run["id"], analysis_type, code="invalid_output_line",
-                                    message="the output line has neither modelOutput nor error")
-            stats.model_output_failed += 1
-            return
-        changed = store_model_output(conn, run, analysis_type, body, model=self.model, batch=True,
-                                     media_type=run["file_media_type"],
-                                     duration_seconds=run["file_duration_seconds"])
-        row = conn.execute("SELECT status FROM analysis_results WHERE run_id = ? AND analysis_type = ?",
-                           (run["id"], analysis_type)).fetchone()
-        if row is not None and row["status"] == "COMPLETED":
+        key = (run["id"], analysis_type)
+        if kind == _BODY:
+            prepared: PreparedOutput = payload
+            # The body was parsed and validated already (prepared); it is not kept, so None stands for it.
+            changed = store_model_output(conn, run, analysis_type, None, model=self.model, batch=True,
+                                         media_type=run["file_media_type"],
+                                         duration_seconds=run["file_duration_seconds"], prepared=prepared,
+                                         completed_at=stamp)
             if changed:
-                stats.stored += 1
+                statuses[key] = "COMPLETED" if prepared.ok else "FAILED"
+            if statuses.get(key) == "COMPLETED":
+                if changed:
+                    stats.stored += 1
+                else:
+                    stats.already_stored += 1  # an earlier read stored it: reading again changes nothing
             else:
-                stats.already_stored += 1  # an earlier read stored it: reading again changes nothing
-        else:
-            stats.model_output_failed += 1  # unparsable or invalid answer: only this record fails
+                stats.model_output_failed += 1  # unparsable or invalid answer: only this record fails
+            return
+        if kind == _ERROR:
+            stats.error_lines += 1
+            code, message = _provider_error(payload)
+        elif kind == _INVALID:
+            stats.model_output_failed += 1
+            code, message = "invalid_output_line", "the output line has neither modelOutput nor error"
+        else:  # _CUT
+            code, message = "unparsable_output", "the job's output line for this record is not valid JSON"
+        if analysis_db.fail_result(conn, run["id"], analysis_type, code=code, message=message):
+            statuses[key] = "FAILED"
+            if kind == _CUT:
+                stats.model_output_failed += 1
 
     def _read_manifest(self, key: str) -> dict[str, Any] | None:
         with self.store.open_read(key) as stream:
@@ -257,6 +353,208 @@ class _Reader:
             self.stats.manifest_mismatches["manifest"] = "manifest.json.out is not valid JSON"
             return None
         return manifest if isinstance(manifest, dict) else None
+
+
+# What validating a line's answer needs, from the recordId found in the raw line:
+# (that recordId, analysis type, media type, duration, run options).
+_Context = tuple[str, str, str, "float | None", dict]
+
+
+def _prepare_line(raw: bytes, context: _Context | None) -> tuple:
+    """One output line decoded and, when its recordId is the one `context` was made for, its answer
+    parsed and validated. Pure (no database), so it can run in a worker process."""
+    if not raw or raw.isspace():
+        return (_BLANK,)
+    try:
+        line = json.loads(raw)
+    except ValueError:
+        line = None
+    if not isinstance(line, dict):
+        return (_UNPARSABLE,)
+    record_id = line.get("recordId")
+    if not isinstance(record_id, str):
+        return (_NO_RECORD_ID,)
+    # Keep only what storing needs (not the echoed modelInput): a provider error, else the body.
+    error = line.get("error")
+    if error is not None:
+        return (_ERROR, record_id, error)
+    body = line.get("modelOutput")
+    if not isinstance(body, dict):
+        return (_INVALID, record_id, None)
+    if context is None or context[0] != record_id:
+        return (_RAW_BODY, record_id, body)
+    _, analysis_type, media_type, duration, options = context
+    return (_BODY, record_id, prepare_model_output(body, analysis_type, media_type=media_type,
+                                                   duration_seconds=duration, options=options))
+
+
+def _prepare_lines(lines: list[bytes], contexts: list[_Context | None]) -> list[tuple]:
+    """_prepare_line for a batch of lines (the unit of work sent to a worker process)."""
+    return [_prepare_line(raw, context) for raw, context in zip(lines, contexts)]
+
+
+class _LinePreparer:
+    """Runs _prepare_lines in worker processes (with `workers` > 1) or in this process, in file order.
+
+    Workers only parse and validate; every database read and write stays in the ingesting process, so
+    storing, counting and idempotency are the same either way. Batches of lines go to the workers, and
+    encoded results come back, through memory shared with them (a slot per batch in flight): a message of
+    a megabyte through a pipe costs a context switch per 64 KB, which kept the workers waiting about a
+    sixth of the time. A batch or result too big for its slot goes through the pipe instead. A pool that
+    cannot start or that breaks (a worker killed, say) is dropped and its batches are prepared here.
+    """
+
+    def __init__(self, workers: int) -> None:
+        self.pool: ProcessPoolExecutor | None = None
+        self.shared: mmap.mmap | None = None
+        self.inflight: deque[tuple[list[bytes] | list[int], int | None, list[_Context | None], list[str | None],
+                                   Future | None]] = deque()
+        self.limit = TASKS_AHEAD * workers  # enough queued to keep every worker busy; bounds memory
+        context = _pool_context() if workers > 1 else None
+        if context is None:
+            return
+        self.free_slots = list(range(self.limit + 1))
+        # Frozen objects are never scanned by the collector, so the workers do not copy every page of
+        # the heap they inherit just by collecting garbage (they stay mostly shared with this process).
+        # A heap someone else froze is left as it is.
+        freeze = gc.get_freeze_count() == 0
+        if freeze:
+            gc.freeze()
+        try:
+            self.shared = mmap.mmap(-1, len(self.free_slots) * _SLOT_BYTES)  # anonymous, shared on fork
+            self.pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
+                                            initargs=(self.shared,))
+            self.pool.submit(int)  # forks the workers now, from the frozen heap
+        except Exception as exc:  # no processes here (sandbox, limits): prepare in this process
+            self._drop_pool(exc)
+        finally:
+            if freeze:
+                gc.unfreeze()
+
+    def __enter__(self) -> "_LinePreparer":
+        return self
+
+    def __exit__(self, exc_type: type | None, *exc_info: Any) -> None:
+        self.inflight.clear()
+        if self.pool is not None:
+            # After an error the workers are left to finish in the background: waiting could hang if the
+            # pool itself is what failed.
+            self.pool.shutdown(wait=exc_type is None, cancel_futures=True)
+            self.pool = None
+        if self.shared is not None:
+            self.shared.close()
+            self.shared = None
+
+    def submit(self, lines: list[bytes], contexts: list[_Context | None],
+               hints: list[str | None]) -> Iterator[tuple[list[tuple], list[str | None]]]:
+        """Queue a batch; yields (outcomes, hints) of the batches that must be taken now, oldest first."""
+        if self.pool is None:
+            yield _prepare_lines(lines, contexts), hints
+            return
+        slot, future = None, None
+        size = sum(map(len, lines))
+        if self.free_slots and size <= SLOT_INPUT_BYTES:
+            slot = self.free_slots.pop()
+            base = at = slot * _SLOT_BYTES
+            ends = []
+            for raw in lines:
+                self.shared[at:at + len(raw)] = raw
+                at += len(raw)
+                ends.append(at - base)
+            batch: list[bytes] | list[int] = ends
+        else:
+            batch = lines
+        try:
+            if slot is None:
+                future = self.pool.submit(_prepare_lines, lines, contexts)
+            else:
+                future = self.pool.submit(_prepare_shared, slot, batch, contexts)
+        except (BrokenProcessPool, RuntimeError) as exc:
+            self._drop_pool(exc)
+        self.inflight.append((batch, slot, contexts, hints, future))
+        while len(self.inflight) > self.limit or (self.inflight and self.pool is None):
+            yield self._oldest()
+
+    def drain(self) -> Iterator[tuple[list[tuple], list[str | None]]]:
+        while self.inflight:
+            yield self._oldest()
+
+    def _oldest(self) -> tuple[list[tuple], list[str | None]]:
+        batch, slot, contexts, hints, future = self.inflight.popleft()
+        outcomes = None
+        if future is not None and self.pool is not None:
+            try:
+                outcomes = future.result()
+            except BrokenProcessPool as exc:
+                self._drop_pool(exc)
+        if slot is None:
+            return (outcomes if outcomes is not None else _prepare_lines(batch, contexts)), hints
+        shared = self.shared
+        if outcomes is None:  # the pool broke: prepare the slot's lines here
+            base, start, lines = slot * _SLOT_BYTES, 0, []
+            for end in batch:
+                lines.append(shared[base + start:base + end])
+                start = end
+            outcomes = _prepare_lines(lines, contexts)
+        else:
+            for i, outcome in enumerate(outcomes):
+                if outcome[0] == _SHARED_BODY:
+                    _, record_id, prepared, at, size = outcome
+                    outcomes[i] = (_BODY, record_id,
+                                   prepared._replace(result_json=shared[at:at + size].decode("utf-8")))
+        self.free_slots.append(slot)
+        return outcomes, hints
+
+    def _drop_pool(self, exc: BaseException) -> None:
+        log.warning("ingest: worker processes unavailable or failed (%s); parsing in this process", exc)
+        if self.pool is not None:
+            self.pool.shutdown(wait=False, cancel_futures=True)
+            self.pool = None
+
+
+def _init_worker(shared: mmap.mmap) -> None:
+    global _worker_shared
+    _worker_shared = shared
+
+
+def _prepare_shared(slot: int, ends: list[int], contexts: list[_Context | None]) -> list[tuple]:
+    """_prepare_lines for a batch written into shared memory slot `slot` (line i ends at ends[i]).
+
+    Each encoded result that fits is written to the slot's output area and reported as
+    (_SHARED_BODY, record id, the PreparedOutput without result_json, offset, length).
+    """
+    shared = _worker_shared
+    base = slot * _SLOT_BYTES
+    at, limit = base + SLOT_INPUT_BYTES, base + _SLOT_BYTES
+    outcomes = []
+    start = 0
+    for end, context in zip(ends, contexts):
+        outcome = _prepare_line(shared[base + start:base + end], context)
+        start = end
+        if outcome[0] == _BODY and outcome[2].ok:
+            try:
+                data = outcome[2].result_json.encode("utf-8")
+            except UnicodeEncodeError:  # not storable text anyway: let the ingesting process report it
+                data = None
+            if data is not None and at + len(data) <= limit:
+                shared[at:at + len(data)] = data
+                outcome = (_SHARED_BODY, outcome[1], outcome[2]._replace(result_json=None), at, len(data))
+                at += len(data)
+        outcomes.append(outcome)
+    return outcomes
+
+
+def _pool_context() -> multiprocessing.context.BaseContext | None:
+    """The fork start method when it is safe, else None (prepare in this process).
+
+    Forking is safe only while this process has no other threads: a lock another thread holds at the
+    moment of the fork stays held forever in the child. The other start methods would start a fresh
+    interpreter per worker (or a fork server kept for the life of the process): about half a second and
+    tens of MB each, more than a threaded server gains on outputs of its size (a chunk of 150 files).
+    """
+    if "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1:
+        return multiprocessing.get_context("fork")
+    return None
 
 
 def _provider_error(error: Any) -> tuple[str, str]:
@@ -284,8 +582,7 @@ def _finish(conn: sqlite3.Connection, chunk: sqlite3.Row, holder: str, stats: In
         with transaction(conn):  # short transactions: a big chunk never holds the write lock for long
             if not batches_db.renew_claim(conn, chunk["id"], holder, common.later(common.utc(), CLAIM_SECONDS)):
                 raise IngestInterrupted()
-            for run_id in run_ids[start:start + RUNS_PER_TRANSACTION]:
-                analysis_db.finalize_run(conn, run_id)
+            analysis_db.finalize_runs(conn, run_ids[start:start + RUNS_PER_TRANSACTION])
     with transaction(conn):
         current = _check_claim(conn, chunk["id"], holder)
         totals = batches_db.chunk_result_totals(conn, chunk["id"])
