@@ -124,6 +124,13 @@ def build(root: Path) -> tuple[Services, int]:
             lines.append(line(record, modelOutput=body(answer(i)))[:90] + b"\n")
         elif i == 19:
             lines.append(b"   \n")
+        elif i == 23:  # NaN tokens and a lone surrogate: JSON that orjson refuses and json reads
+            text = json.dumps({**answer(i), "summary": {"text": "Pool \ud800 clip"}})
+            lines.append(line(record, modelOutput={**body(None, text=text),
+                                                   "usage": {"inputTokens": float("nan"), "outputTokens": 7}}))
+        elif i == 24:  # nested too deep for any parser: this line fails, not the whole chunk
+            lines.append(b'{"recordId": "%s", "modelOutput": %s%s}\n' % (record.encode(), b"[" * 100_000,
+                                                                        b"]" * 100_000))
         else:
             lines.append(line(record, modelOutput=body(answer(i), stop="max_tokens" if i % 5 == 0 else "end_turn")))
     lines.append(line(ids["18:combined"], modelOutput=body(answer(18))))
@@ -170,6 +177,17 @@ def state(services: Services, chunk_id: int) -> dict:
         }
     finally:
         conn.close()
+
+
+def result_of_file(services: Services) -> dict[int, sqlite3.Row]:
+    """The combined result row of each file, by file id."""
+    conn = connect(services.settings.DATABASE_PATH)
+    try:
+        rows = conn.execute("SELECT r.file_id, res.* FROM analysis_results res JOIN analysis_runs r"
+                            " ON r.id = res.run_id WHERE res.analysis_type = 'combined'").fetchall()
+    finally:
+        conn.close()
+    return {row["file_id"]: row for row in rows}
 
 
 @pytest.fixture
@@ -224,8 +242,13 @@ def test_workers_store_exactly_what_one_process_stores(tmp_path, monkeypatch, ou
     assert state(pooled, chunk_id) == state(alone, chunk_id)
     stats = expected["stats"]
     assert expected["status"] == "PARTIAL"
-    assert (stats["stored"], stats["already_stored"], stats["model_output_failed"], stats["error_lines"]) == (36, 1, 4, 1)
-    assert (stats["duplicate_records"], stats["unknown_records"], stats["unparsable_lines"]) == (1, 4, 3)
+    assert (stats["stored"], stats["already_stored"], stats["model_output_failed"], stats["error_lines"]) == (35, 1, 5, 1)
+    assert (stats["duplicate_records"], stats["unknown_records"], stats["unparsable_lines"]) == (1, 4, 4)
+    by_file = result_of_file(pooled)
+    odd = by_file[24]  # file i is the (i + 1)th file
+    assert (odd["status"], odd["tokens_input"], odd["tokens_output"]) == ("COMPLETED", 0, 7)
+    assert json.loads(odd["result"])["summary"]["text"] == "Pool \ufffd clip"
+    assert (by_file[25]["status"], by_file[25]["error_code"]) == ("FAILED", "unparsable_output")
     assert (stats["missing_records"], stats["blank_lines"], stats["lines"]) == (2, 1, 49)
 
 

@@ -6,6 +6,7 @@ import sqlite3
 from typing import Any, Iterable
 
 from app.db import files as files_db
+from app.utils import fastjson
 from app.utils.timeutil import now_iso
 
 TYPE_CODES = {
@@ -115,14 +116,9 @@ _FAIL_SQL = (
 )
 
 
-# json.dumps(result, ensure_ascii=False) without the check for circular references (a validated result
-# is a tree built from parsed JSON), which makes the same text about 20% faster.
-_RESULT_ENCODER = json.JSONEncoder(ensure_ascii=False, check_circular=False)
-
-
 def encode_result(result: dict[str, Any]) -> str:
-    """A validated result as stored in analysis_results.result."""
-    return _RESULT_ENCODER.encode(result)
+    """A validated result as stored in analysis_results.result (compact JSON, non-ASCII kept)."""
+    return fastjson.dumps(result)
 
 
 def encode_warnings(warnings: list[str]) -> str | None:

@@ -10,6 +10,7 @@ from typing import Any
 import json_repair
 
 from app.nova.schemas import ModelOutputError, validate_result
+from app.utils import fastjson
 
 __all__ = ["ModelOutputError", "ParsedOutput", "parse_model_output", "read_usage"]
 
@@ -83,7 +84,7 @@ def _strip_fences(text: str) -> str:
 def _decode(text: str) -> tuple[Any, bool, list[str]]:
     """Parse JSON strictly, then the first object amid prose, then by repair; (value, repaired, warnings)."""
     try:
-        return json.loads(text), False, []
+        return fastjson.loads(text), False, []
     except (ValueError, RecursionError):
         pass
     start = text.find("{")

@@ -34,6 +34,7 @@ from app.nova.catalog import NovaModel
 from app.services.analysis import PreparedOutput, Services, prepare_model_output, store_model_output
 from app.services.batch import common
 from app.storage.base import StorageError
+from app.utils import fastjson
 from app.utils.crashpoints import crashpoint
 from app.utils.holders import holder_id, is_dead_local_holder
 from app.utils.timeutil import now_iso
@@ -366,8 +367,8 @@ def _prepare_line(raw: bytes, context: _Context | None) -> tuple:
     if not raw or raw.isspace():
         return (_BLANK,)
     try:
-        line = json.loads(raw)
-    except ValueError:
+        line = fastjson.loads(raw)
+    except (ValueError, RecursionError):  # RecursionError: hostile nesting must fail its line, not the chunk
         line = None
     if not isinstance(line, dict):
         return (_UNPARSABLE,)
