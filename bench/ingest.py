@@ -2,10 +2,14 @@
 
     .venv/bin/python bench/ingest.py                    # 10,000 records: speed (target >= 5,000 records/s)
     .venv/bin/python bench/ingest.py --records 100000   # memory: peak RSS growth (target <= 60 MB)
+    .venv/bin/python bench/ingest.py --server           # as the server does it (its poller is a thread)
 
 Big outputs are parsed and validated in worker processes (app/services/batch/ingest.py); their memory is
 reported too: the private memory each one added (pages it shares with this process are counted once,
-in this process's RSS), sampled while ingestion runs.
+in this process's RSS), sampled while ingestion runs. A process with one thread forks them; the server,
+whose poller is a thread, gets them from multiprocessing's fork server, started with the first big
+output and kept: --server keeps another thread running and times two chunks, the first one paying for
+starting the fork server.
 
 The output is what Bedrock writes for a chunk: `<output prefix>/<job id>/*.jsonl.out` lines holding
 recordId, the echoed modelInput and a Nova modelOutput, plus manifest.json.out; ingestion is the
@@ -21,6 +25,7 @@ import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import tracemalloc
 from pathlib import Path
@@ -36,6 +41,7 @@ from app.nova.catalog import load_catalog  # noqa: E402
 from app.nova.prompts import PROMPT_VERSION, FileContext  # noqa: E402
 from app.nova.requests import build_request, video_media_s3  # noqa: E402
 from app.services.analysis import Services  # noqa: E402
+from app.services.batch import ingest  # noqa: E402
 from app.services.batch.ingest import ingest_chunk  # noqa: E402
 from app.storage import LocalObjectStore  # noqa: E402
 
@@ -180,16 +186,18 @@ def rss_mb() -> float:
 
 
 class ChildMemory:
-    """Samples the memory of this process's other children (the ingestion workers) from a helper process.
+    """Samples the memory of this process's other descendants (the ingestion workers, and the fork
+    server with its workers) from a helper process.
 
     A helper process rather than a thread: ingestion forks its workers only while the process has no
-    other threads. For each child: peak RSS and peak private memory (Private_Clean + Private_Dirty of
-    smaps_rollup: what it shares neither with this process nor with other workers).
+    other threads. For each descendant: peak RSS and peak private memory (Private_Clean + Private_Dirty of
+    smaps_rollup: what it shares with no other process).
     """
 
     def __init__(self) -> None:
         self.peak_rss: dict[int, float] = {}
         self.peak_private: dict[int, float] = {}
+        self.roles: dict[int, str] = {}
         self.helper = subprocess.Popen([sys.executable, __file__, "--sample-children", str(os.getpid())],
                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         self.helper.stdout.readline()  # "ready"
@@ -199,23 +207,41 @@ class ChildMemory:
         peaks = json.loads(output.strip().splitlines()[-1])
         self.peak_rss = {int(pid): mb for pid, mb in peaks["rss"].items()}
         self.peak_private = {int(pid): mb for pid, mb in peaks["private"].items()}
+        self.roles = {int(pid): role for pid, role in peaks["roles"].items()}
+
+    def private(self, role: str) -> list[float]:
+        return [mb for pid, mb in self.peak_private.items() if self.roles.get(pid) == role]
+
+
+def children_of(pid: int) -> set[int]:
+    pids: set[int] = set()
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return pids
+    for task in tasks:
+        try:
+            pids.update(int(child) for child in (task / "children").read_text().split())
+        except OSError:
+            continue
+    return pids
 
 
 def sample_children(parent: int, interval: float = 0.2) -> None:
-    """The helper's loop: sample parent's children (but itself) until stdin closes, then print the peaks."""
+    """The helper's loop: sample parent's descendants (but itself) until stdin closes, then print the peaks."""
     import select
 
     peak_rss: dict[int, float] = {}
     peak_private: dict[int, float] = {}
+    roles: dict[int, str] = {}
     print("ready", flush=True)
     while not select.select([sys.stdin], [], [], interval)[0]:
         pids: set[int] = set()
-        for task in Path(f"/proc/{parent}/task").iterdir():
-            try:
-                pids.update(int(pid) for pid in (task / "children").read_text().split())
-            except OSError:
-                continue
-        pids.discard(os.getpid())
+        todo = children_of(parent) - {os.getpid()}
+        while todo:
+            pid = todo.pop()
+            pids.add(pid)
+            todo |= children_of(pid) - pids
         for pid in pids:
             try:
                 lines = Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]
@@ -226,7 +252,26 @@ def sample_children(parent: int, interval: float = 0.2) -> None:
             peak_rss[pid] = max(peak_rss.get(pid, 0.0), kb.get("Rss", 0) / 1000)
             private = (kb.get("Private_Clean", 0) + kb.get("Private_Dirty", 0)) / 1000
             peak_private[pid] = max(peak_private.get(pid, 0.0), private)
-    print(json.dumps({"rss": peak_rss, "private": peak_private}))
+            if pid not in roles:
+                roles[pid] = process_role(pid, parent)
+    print(json.dumps({"rss": peak_rss, "private": peak_private, "roles": roles}))
+
+
+def process_role(pid: int, parent: int) -> str:
+    """worker, or the fork server or resource tracker that multiprocessing keeps for the process's life
+    (children of `parent`; the fork server's children, which inherit its command line, are workers)."""
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes()
+        ppid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return "worker"
+    if ppid != parent:
+        return "worker"
+    for role, marker in (("fork server", b"multiprocessing.forkserver"),
+                         ("resource tracker", b"multiprocessing.resource_tracker")):
+        if marker in command:
+            return role
+    return "worker"
 
 
 def main() -> int:
@@ -235,6 +280,12 @@ def main() -> int:
     parser.add_argument("--type", dest="analysis_type", choices=("combined", "summary"), default="combined",
                         help="combined: the default analysis, five validated sections (default); summary: one text")
     parser.add_argument("--tracemalloc", action="store_true", help="also report Python's traced peak (slower)")
+    parser.add_argument("--server", action="store_true",
+                        help="ingest as the server does, with another thread running: two chunks, workers from "
+                             "the fork server")
+    parser.add_argument("--workers", type=int, default=None,
+                        help=f"worker processes for big outputs (default {ingest.PARALLEL_WORKERS}; 0: parse in "
+                             "this process, as outputs under 16 MB always are)")
     parser.add_argument("--setup-only", metavar="DIR", help=argparse.SUPPRESS)
     parser.add_argument("--sample-children", metavar="PID", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -246,6 +297,20 @@ def main() -> int:
         chunk_id, output_bytes = setup(Path(args.setup_only), args.records, args.analysis_type)
         print(json.dumps({"chunk_id": chunk_id, "output_bytes": output_bytes}))
         return 0
+    if args.workers is not None:
+        ingest.PARALLEL_WORKERS = args.workers
+    if args.server:
+        stop = threading.Event()  # the poller's thread, in the server
+        threading.Thread(target=stop.wait, name="poller", daemon=True).start()
+    labels = ["first chunk, fork server started on the way", "second chunk"] if args.server else [None]
+    ok = True
+    for label in labels:
+        ok = run_once(args, label) and ok
+    return 0 if ok else 1
+
+
+def run_once(args: argparse.Namespace, label: str | None) -> bool:
+    """Make one chunk's output, ingest it, print the figures; True when every record was stored."""
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
         started = time.perf_counter()
         # The data is made in another process, so this one's peak memory is ingestion's alone.
@@ -266,24 +331,27 @@ def main() -> int:
         elapsed = time.perf_counter() - started
         workers.stop()
         traced = tracemalloc.get_traced_memory()[1] / 1e6 if args.tracemalloc else None
+        if args.tracemalloc:
+            tracemalloc.stop()
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1000
         conn.close()
     stats = outcome["stats"]
     rate = args.records / elapsed
-    print(f"ingest: {outcome['status']}, stored {stats['stored']:,}, failed {stats['model_output_failed']}, "
-          f"missing {stats['missing_records']} in {elapsed:.2f} s = {rate:,.0f} records/s "
-          f"(target >= {TARGET_RECORDS_PER_SECOND:,})")
+    print(f"ingest{f' ({label})' if label else ''}: {outcome['status']}, stored {stats['stored']:,}, "
+          f"failed {stats['model_output_failed']}, missing {stats['missing_records']} in {elapsed:.2f} s = "
+          f"{rate:,.0f} records/s (target >= {TARGET_RECORDS_PER_SECOND:,})")
     print(f"memory: RSS {baseline:.1f} MB before, peak {peak:.1f} MB: growth {peak - baseline:.1f} MB "
           f"(target <= {TARGET_MEMORY_MB} MB)" + (f"; tracemalloc peak {traced:.1f} MB" if traced is not None else ""))
-    if workers.peak_private:
-        private = sum(workers.peak_private.values())
-        print(f"workers: {len(workers.peak_private)} processes, peak private memory "
-              f"{' + '.join(f'{mb:.1f}' for mb in workers.peak_private.values())} MB "
-              f"(RSS incl. pages shared with this process: {max(workers.peak_rss.values()):.1f} MB each at most); "
-              f"ingestion in all: growth {peak - baseline + private:.1f} MB")
-    ok = outcome["status"] == "COMPLETED" and stats["stored"] == args.records
-    return 0 if ok else 1
-
+    ours = workers.private("worker")
+    if ours:
+        print(f"workers: {len(ours)} processes, peak private memory {' + '.join(f'{mb:.1f}' for mb in ours)} MB "
+              f"(RSS incl. shared pages: {max(workers.peak_rss.values()):.1f} MB each at most); "
+              f"ingestion in all: growth {peak - baseline + sum(ours):.1f} MB")
+    kept = {role: workers.private(role) for role in ("fork server", "resource tracker")}
+    if any(kept.values()):
+        print("kept for the life of the process, not counted above: "
+              + ", ".join(f"{role} {sum(mbs):.1f} MB private" for role, mbs in kept.items() if mbs))
+    return outcome["status"] == "COMPLETED" and stats["stored"] == args.records
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -326,14 +326,53 @@ def test_small_outputs_are_read_in_this_process(tmp_path, monkeypatch, output):
     assert made == [0]
 
 
-def test_a_process_with_other_threads_does_not_fork():
+def test_a_process_with_other_threads_uses_the_fork_server_not_fork():
     import threading
 
     stop = threading.Event()
     other = threading.Thread(target=stop.wait)
     other.start()
     try:
-        assert ingest._pool_context() is None
+        assert ingest._pool_context().get_start_method() == "forkserver"
     finally:
         stop.set()
         other.join()
+
+
+def test_workers_from_the_fork_server_store_exactly_what_one_process_stores(tmp_path, monkeypatch, output, caplog):
+    """The server's path: its poller is a thread, so the workers come from the fork server and share
+    a named memory segment, which is removed afterwards."""
+    root, chunk_id = output
+    alone, served = copy_of(root, tmp_path / "alone"), copy_of(root, tmp_path / "served")
+    expected, _ = ingest_with(monkeypatch, alone, chunk_id, workers=0)
+    segments = []
+    real_area = ingest._SharedArea
+
+    def spy(size, *, named):
+        area = real_area(size, named=named)
+        segments.append(area.handle if named else None)
+        return area
+
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([ingest.__name__])
+    got, made = ingest_with(monkeypatch, served, chunk_id, workers=2, _pool_context=lambda: context,
+                            _SharedArea=spy)
+    assert made == [True] and len(segments) == 1 and isinstance(segments[0], str)
+    assert got == expected and state(served, chunk_id) == state(alone, chunk_id)
+    assert not Path("/dev/shm", segments[0]).exists()
+    assert "worker processes unavailable" not in caplog.text  # the workers did the work
+
+
+def test_without_room_for_shared_memory_the_fork_server_workers_use_pipes(tmp_path, monkeypatch, output, caplog):
+    root, chunk_id = output
+    alone, piped = copy_of(root, tmp_path / "alone"), copy_of(root, tmp_path / "piped")
+    expected, _ = ingest_with(monkeypatch, alone, chunk_id, workers=0)
+    context = multiprocessing.get_context("forkserver")
+
+    def no_area(size, *, named):
+        raise AssertionError("shared memory made without room for it")
+
+    got, made = ingest_with(monkeypatch, piped, chunk_id, workers=2, _pool_context=lambda: context,
+                            _SHM_DIR=str(tmp_path / "no-such-dir"), _SharedArea=no_area)
+    assert made == [True] and "worker processes unavailable" not in caplog.text
+    assert got == expected and state(piped, chunk_id) == state(alone, chunk_id)

@@ -5,8 +5,8 @@ from each `*.jsonl.out` under `<output prefix><job id>/`, and stored in batched 
 Storing is idempotent, so reading the same output again leaves the same rows.
 
 Parsing and validating an answer costs several times what storing it does, so a big output is parsed
-and validated by forked worker processes (see _LinePreparer) while this process reads the lines, looks
-up their runs and does every database read and write, in file order; the runs are rolled up with a few
+and validated by worker processes (see _LinePreparer) while this process reads the lines, looks up
+their runs and does every database read and write, in file order; the runs are rolled up with a few
 set-based statements at the end.
 """
 from __future__ import annotations
@@ -25,6 +25,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from multiprocessing import shared_memory
 from typing import Any, Iterator
 
 from app.db import analysis as analysis_db
@@ -58,7 +59,9 @@ SLOT_INPUT_BYTES = 4 * 1024 * 1024  # shared memory for one batch of lines (bigg
 SLOT_OUTPUT_BYTES = 2 * 1024 * 1024  # and for its encoded results (those that do not fit use the pipe)
 _SLOT_BYTES = SLOT_INPUT_BYTES + SLOT_OUTPUT_BYTES
 _MAX_CACHED_RUNS = 20 * LINES_PER_TASK
-_worker_shared: mmap.mmap | None = None  # in a worker process: the memory shared with the ingesting one
+_SHM_DIR = "/dev/shm"  # where named shared memory lives on Linux (a small tmpfs in some containers)
+_worker_shared: memoryview | None = None  # in a worker process: the memory shared with the ingesting one
+_worker_segment: shared_memory.SharedMemory | None = None  # keeps a named segment open in a worker
 
 _RECORD_ID = re.compile(rb'"recordId"\s*:\s*"([^"\\]{1,64})"')
 # What an output line held, as the preparer reports it: a validated model answer (PreparedOutput), an
@@ -394,6 +397,41 @@ def _prepare_lines(lines: list[bytes], contexts: list[_Context | None]) -> list[
     return [_prepare_line(raw, context) for raw, context in zip(lines, contexts)]
 
 
+class _SharedArea:
+    """Memory shared with the workers: anonymous when they are forked from this process, a named
+    segment when the fork server starts them (its children do not inherit this process's mappings)."""
+
+    def __init__(self, size: int, *, named: bool) -> None:
+        self._map: mmap.mmap | None = None
+        self._segment: shared_memory.SharedMemory | None = None
+        if named:
+            self._segment = shared_memory.SharedMemory(create=True, size=size)
+            self.view = self._segment.buf
+            self.handle: mmap.mmap | str = self._segment.name  # the workers open it by name
+        else:
+            self._map = mmap.mmap(-1, size)
+            self.view = memoryview(self._map)
+            self.handle = self._map  # inherited as it is by forked workers
+
+    def close(self) -> None:
+        self.view.release()
+        if self._segment is not None:
+            self._segment.close()
+            self._segment.unlink()
+        if self._map is not None:
+            self._map.close()
+
+
+def _room_for_named_memory(size: int) -> bool:
+    """Whether /dev/shm has room for `size` bytes twice over: a write past a full tmpfs kills the
+    process with SIGBUS, and Docker's default /dev/shm holds only 64 MB."""
+    try:
+        stats = os.statvfs(_SHM_DIR)
+    except OSError:
+        return False
+    return stats.f_bavail * stats.f_frsize >= 2 * size
+
+
 class _LinePreparer:
     """Runs _prepare_lines in worker processes (with `workers` > 1) or in this process, in file order.
 
@@ -401,31 +439,40 @@ class _LinePreparer:
     storing, counting and idempotency are the same either way. Batches of lines go to the workers, and
     encoded results come back, through memory shared with them (a slot per batch in flight): a message of
     a megabyte through a pipe costs a context switch per 64 KB, which kept the workers waiting about a
-    sixth of the time. A batch or result too big for its slot goes through the pipe instead. A pool that
-    cannot start or that breaks (a worker killed, say) is dropped and its batches are prepared here.
+    sixth of the time. A batch or result too big for its slot goes through the pipe instead, as does
+    everything when no shared memory can be had. A pool that cannot start or that breaks (a worker
+    killed, say) is dropped and its batches are prepared here.
     """
 
     def __init__(self, workers: int) -> None:
         self.pool: ProcessPoolExecutor | None = None
-        self.shared: mmap.mmap | None = None
+        self.shared: _SharedArea | None = None
         self.inflight: deque[tuple[list[bytes] | list[int], int | None, list[_Context | None], list[str | None],
                                    Future | None]] = deque()
         self.limit = TASKS_AHEAD * workers  # enough queued to keep every worker busy; bounds memory
+        self.free_slots: list[int] = []
         context = _pool_context() if workers > 1 else None
         if context is None:
             return
-        self.free_slots = list(range(self.limit + 1))
-        # Frozen objects are never scanned by the collector, so the workers do not copy every page of
+        forked = context.get_start_method() == "fork"
+        slots = list(range(self.limit + 1))
+        # Frozen objects are never scanned by the collector, so forked workers do not copy every page of
         # the heap they inherit just by collecting garbage (they stay mostly shared with this process).
         # A heap someone else froze is left as it is.
-        freeze = gc.get_freeze_count() == 0
+        freeze = forked and gc.get_freeze_count() == 0
         if freeze:
             gc.freeze()
         try:
-            self.shared = mmap.mmap(-1, len(self.free_slots) * _SLOT_BYTES)  # anonymous, shared on fork
+            size = len(slots) * _SLOT_BYTES
+            if forked or _room_for_named_memory(size):
+                try:
+                    self.shared = _SharedArea(size, named=not forked)
+                    self.free_slots = slots
+                except OSError as exc:  # no shared memory here: everything goes through the pipe
+                    log.info("ingest: no shared memory for the workers (%s); using pipes", exc)
             self.pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
-                                            initargs=(self.shared,))
-            self.pool.submit(int)  # forks the workers now, from the frozen heap
+                                            initargs=(self.shared.handle if self.shared is not None else None,))
+            self.pool.submit(int)  # starts the workers now (forked from the frozen heap)
         except Exception as exc:  # no processes here (sandbox, limits): prepare in this process
             self._drop_pool(exc)
         finally:
@@ -458,8 +505,9 @@ class _LinePreparer:
             slot = self.free_slots.pop()
             base = at = slot * _SLOT_BYTES
             ends = []
+            view = self.shared.view
             for raw in lines:
-                self.shared[at:at + len(raw)] = raw
+                view[at:at + len(raw)] = raw
                 at += len(raw)
                 ends.append(at - base)
             batch: list[bytes] | list[int] = ends
@@ -490,11 +538,11 @@ class _LinePreparer:
                 self._drop_pool(exc)
         if slot is None:
             return (outcomes if outcomes is not None else _prepare_lines(batch, contexts)), hints
-        shared = self.shared
+        shared = self.shared.view
         if outcomes is None:  # the pool broke: prepare the slot's lines here
             base, start, lines = slot * _SLOT_BYTES, 0, []
             for end in batch:
-                lines.append(shared[base + start:base + end])
+                lines.append(bytes(shared[base + start:base + end]))
                 start = end
             outcomes = _prepare_lines(lines, contexts)
         else:
@@ -502,7 +550,7 @@ class _LinePreparer:
                 if outcome[0] == _SHARED_BODY:
                     _, record_id, prepared, at, size = outcome
                     outcomes[i] = (_BODY, record_id,
-                                   prepared._replace(result_json=shared[at:at + size].decode("utf-8")))
+                                   prepared._replace(result_json=str(shared[at:at + size], "utf-8")))
         self.free_slots.append(slot)
         return outcomes, hints
 
@@ -513,9 +561,18 @@ class _LinePreparer:
             self.pool = None
 
 
-def _init_worker(shared: mmap.mmap) -> None:
-    global _worker_shared
-    _worker_shared = shared
+def _init_worker(handle: mmap.mmap | str | None) -> None:
+    """In a worker: open the memory shared with the ingesting process (an inherited map, or a named
+    segment when the worker comes from the fork server)."""
+    global _worker_shared, _worker_segment
+    # Nothing the worker inherited needs collecting: frozen, it is never scanned, so its pages stay
+    # shared with the process the worker was forked from instead of being copied by the collector.
+    gc.freeze()
+    if isinstance(handle, str):
+        _worker_segment = shared_memory.SharedMemory(name=handle)
+        _worker_shared = _worker_segment.buf
+    elif handle is not None:
+        _worker_shared = memoryview(handle)
 
 
 def _prepare_shared(slot: int, ends: list[int], contexts: list[_Context | None]) -> list[tuple]:
@@ -530,7 +587,7 @@ def _prepare_shared(slot: int, ends: list[int], contexts: list[_Context | None])
     outcomes = []
     start = 0
     for end, context in zip(ends, contexts):
-        outcome = _prepare_line(shared[base + start:base + end], context)
+        outcome = _prepare_line(bytes(shared[base + start:base + end]), context)
         start = end
         if outcome[0] == _BODY and outcome[2].ok:
             try:
@@ -546,15 +603,22 @@ def _prepare_shared(slot: int, ends: list[int], contexts: list[_Context | None])
 
 
 def _pool_context() -> multiprocessing.context.BaseContext | None:
-    """The fork start method when it is safe, else None (prepare in this process).
+    """How to start the workers: fork this process when that is safe, else the fork server; None when
+    neither exists here (prepare in this process).
 
     Forking is safe only while this process has no other threads: a lock another thread holds at the
-    moment of the fork stays held forever in the child. The other start methods would start a fresh
-    interpreter per worker (or a fork server kept for the life of the process): about half a second and
-    tens of MB each, more than a threaded server gains on outputs of its size (a chunk of 150 files).
+    moment of the fork stays held forever in the child. The server, whose poller is a thread, uses
+    multiprocessing's fork server instead: a clean single-threaded process started once (about half a
+    second, on the first big output) with this module already imported, which forks the workers of every
+    later ingestion in a few milliseconds. It lives as long as this process.
     """
-    if "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1:
+    methods = multiprocessing.get_all_start_methods()
+    if "fork" in methods and threading.active_count() == 1:
         return multiprocessing.get_context("fork")
+    if "forkserver" in methods:
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload([__name__])  # used when the server starts; harmless later
+        return context
     return None
 
 
