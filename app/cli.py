@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import sys
 import time
+from typing import Callable, TypeVar
 
 import click
 from flask import Flask, current_app
@@ -16,9 +18,23 @@ from app.services import library
 from app.services.jobs import job_to_dict
 
 
-def _fail(message: str) -> None:
+T = TypeVar("T")
+
+
+def fail(message: str) -> None:
     click.echo(f"Error: {message}", err=True)
     sys.exit(1)
+
+
+def call_service(work: Callable[[sqlite3.Connection], T]) -> T:
+    """work(conn) on a connection of its own; an AppError ends the command with its message (exit 1)."""
+    conn = connect(current_app.config["SETTINGS"].DATABASE_PATH)
+    try:
+        return work(conn)
+    except AppError as exc:
+        fail(exc.message)
+    finally:
+        conn.close()
 
 
 def run_job_with_progress(kind: str, params: dict, label: str) -> dict:
@@ -74,7 +90,7 @@ def import_dir_command(path: str, recursive: bool, proxies: bool) -> None:
     try:
         folder = library.resolve_library_dir(settings, path)
     except AppError as exc:
-        _fail(exc.message)
+        fail(exc.message)
     job = run_job_with_progress("import", {"path": str(folder), "recursive": recursive,
                                            "generate_proxies": False}, "Importing")
     _print_summary(job)
@@ -111,15 +127,11 @@ files_group = AppGroup("files", help="Browse the library.")
 @click.option("--per-page", default=100, type=int)
 def files_list_command(as_json: bool, q: str | None, media_type: str | None, page: int, per_page: int) -> None:
     """List files in the library."""
-    settings = current_app.config["SETTINGS"]
-    conn = connect(settings.DATABASE_PATH)
-    try:
+    def list_page(conn: sqlite3.Connection) -> dict:
         query = library.parse_file_query({"q": q, "media_type": media_type, "page": page, "per_page": per_page})
-        result = library.list_files(conn, query)
-    except AppError as exc:
-        _fail(exc.message)
-    finally:
-        conn.close()
+        return library.list_files(conn, query)
+
+    result = call_service(list_page)
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return

@@ -12,19 +12,15 @@ from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 
 from app.db import batches as batches_db
+from app.cli import call_service
 from app.db.connection import connect
-from app.errors import AppError
 from app.services.batch import actions, status, submission
 from app.services.batch.process import process_batches_once
 
 
-def _fail(message: str) -> None:
-    click.echo(f"Error: {message}", err=True)
-    sys.exit(1)
-
-
-def _context() -> tuple[Any, Any, Any]:
-    return current_app.config["SETTINGS"], current_app.extensions["analysis"], current_app.extensions["jobs"]
+def _context() -> tuple[Any, Any]:
+    """The app's analysis services and job runner."""
+    return current_app.extensions["analysis"], current_app.extensions["jobs"]
 
 
 def _split_types(values: tuple[str, ...]) -> list[str] | None:
@@ -70,8 +66,8 @@ def _progress_line(batch: dict[str, Any]) -> str:
 
 def wait_for_batch(batch_id: int, *, interval: float, timeout: float | None) -> dict[str, Any]:
     """Drive the pipeline here (no poller may run) until the submission is terminal; print progress."""
-    settings, services, _jobs = _context()
-    conn = connect(settings.DATABASE_PATH)
+    services, _jobs = _context()
+    conn = connect(services.settings.DATABASE_PATH)
     stop = threading.Event()
     deadline = time.monotonic() + timeout if timeout else None
     last = ""
@@ -117,7 +113,7 @@ def wait_for_batch(batch_id: int, *, interval: float, timeout: float | None) -> 
 def analyze_command(q, media_type, directory, recursive, analysis_state, file_ids, model, types, mode, depth,
                     language, wait, interval, timeout, as_json) -> None:
     """Submit files for analysis exactly like POST /api/batch/nova."""
-    settings, services, jobs = _context()
+    services, jobs = _context()
     body: dict[str, Any] = {"model": model, "analysis_types": _split_types(types), "mode": mode}
     if file_ids:
         body["file_ids"] = list(file_ids)
@@ -128,13 +124,7 @@ def analyze_command(q, media_type, directory, recursive, analysis_state, file_id
     options = {k: v for k, v in {"summary_depth": depth, "language": language}.items() if v}
     if options:
         body["options"] = options
-    conn = connect(settings.DATABASE_PATH)
-    try:
-        batch = submission.create_submission(conn, services, jobs, body)
-    except AppError as exc:
-        _fail(exc.message)
-    finally:
-        conn.close()
+    batch = call_service(lambda conn: submission.create_submission(conn, services, jobs, body))
     if as_json and not wait:
         click.echo(json.dumps(batch, indent=2))
         return
@@ -166,12 +156,7 @@ batch_group = AppGroup("batch", help="Analysis submissions and their batch jobs.
 @click.option("--json", "as_json", is_flag=True)
 def batch_list_command(limit: int, as_json: bool) -> None:
     """List submissions, newest first."""
-    settings, _services, _jobs = _context()
-    conn = connect(settings.DATABASE_PATH)
-    try:
-        result = status.list_batches(conn, limit=limit)
-    finally:
-        conn.close()
+    result = call_service(lambda conn: status.list_batches(conn, limit=limit))
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return
@@ -187,14 +172,7 @@ def batch_list_command(limit: int, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def batch_show_command(batch_id: int, as_json: bool) -> None:
     """Show one submission with its chunks and failed files."""
-    settings, _services, _jobs = _context()
-    conn = connect(settings.DATABASE_PATH)
-    try:
-        batch = status.batch_to_dict(conn, batch_id)
-    except AppError as exc:
-        _fail(exc.message)
-    finally:
-        conn.close()
+    batch = call_service(lambda conn: status.batch_to_dict(conn, batch_id))
     if as_json:
         click.echo(json.dumps(batch, indent=2))
     else:
@@ -205,14 +183,8 @@ def batch_show_command(batch_id: int, as_json: bool) -> None:
 @click.argument("batch_id", type=int)
 def batch_cancel_command(batch_id: int) -> None:
     """Stop running batch jobs and cancel what has not started; produced results are still stored."""
-    settings, services, jobs = _context()
-    conn = connect(settings.DATABASE_PATH)
-    try:
-        batch = actions.cancel_batch(conn, services, jobs, batch_id)
-    except AppError as exc:
-        _fail(exc.message)
-    finally:
-        conn.close()
+    services, jobs = _context()
+    batch = call_service(lambda conn: actions.cancel_batch(conn, services, jobs, batch_id))
     _print_batch(batch)
 
 
@@ -222,14 +194,8 @@ def batch_cancel_command(batch_id: int) -> None:
 @click.option("--interval", type=float, default=5.0, show_default=True)
 def batch_retry_command(batch_id: int, wait: bool, interval: float) -> None:
     """Submit again only the records of a submission that failed or never came back."""
-    settings, services, jobs = _context()
-    conn = connect(settings.DATABASE_PATH)
-    try:
-        batch = actions.retry_failed(conn, services, jobs, batch_id)
-    except AppError as exc:
-        _fail(exc.message)
-    finally:
-        conn.close()
+    services, jobs = _context()
+    batch = call_service(lambda conn: actions.retry_failed(conn, services, jobs, batch_id))
     click.echo(f"Submitted batch {batch['id']} retrying {batch['records_total']} record(s) of batch {batch_id}.")
     if wait:
         final = wait_for_batch(batch["id"], interval=interval, timeout=None)

@@ -1,4 +1,4 @@
-"""Test helpers: waiting for background jobs through the API."""
+"""Test helpers: waiting for background jobs through the API, a fake AWS environment."""
 from __future__ import annotations
 
 import time
@@ -19,6 +19,19 @@ def wait_for_job(client, job_id: str, timeout: float = 120.0) -> dict:
         if time.monotonic() > deadline:
             pytest.fail(f"job {job_id} still {job['status']} after {timeout}s: {job}")
         time.sleep(0.05)
+
+
+def fake_aws_env(mp: pytest.MonkeyPatch, folder: Path, *, secret: str = "fake-secret") -> None:
+    """Fake credentials and empty AWS config files, so nothing from the developer's machine is used."""
+    mp.delenv("AWS_PROFILE", raising=False)
+    mp.delenv("AWS_SECURITY_TOKEN", raising=False)
+    mp.setenv("AWS_ACCESS_KEY_ID", "AKIAFAKEFAKEFAKEFAKE")
+    mp.setenv("AWS_SECRET_ACCESS_KEY", secret)
+    mp.setenv("AWS_SESSION_TOKEN", "fake-session-token")
+    mp.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    mp.setenv("AWS_CONFIG_FILE", str(folder / "no-aws-config"))
+    mp.setenv("AWS_SHARED_CREDENTIALS_FILE", str(folder / "no-aws-credentials"))
+    mp.setenv("AWS_EC2_METADATA_DISABLED", "true")
 
 
 def import_folder(client, folder: Path, **extra) -> dict:

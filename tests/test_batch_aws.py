@@ -16,6 +16,7 @@ from app.inference.local_analyzer import LocalAnalyzer
 from app.services.batch.common import utc
 from app.services.batch.process import process_batches_once
 from batch_support import copy_template, db, results_by_file, seeded_template, wait_jobs  # noqa: F401
+from helpers import fake_aws_env
 
 BUCKET = "media-batch-test"
 ROLE_ARN = "arn:aws:iam::123456789012:role/bedrock-batch"
@@ -28,13 +29,7 @@ SHORT_VIDEOS = ("bottle-detection.mp4", "car-detection.mp4")
 @pytest.fixture
 def aws(monkeypatch, tmp_path):
     """Fake credentials, no local AWS config, and moto's S3 with an empty bucket."""
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAFAKEFAKEFAKEFAKE")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "fake-secret")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    fake_aws_env(monkeypatch, tmp_path)
     with mock_aws():
         boto3.client("s3", region_name="us-east-1").create_bucket(Bucket=BUCKET)
         yield

@@ -59,6 +59,15 @@ def staged(app, client, **extra) -> dict:
     return batch
 
 
+def finished_job(app, client, conn, services) -> dict:
+    """A staged submission whose one batch job has finished: its chunk is FETCHING, the output unread."""
+    batch = staged(app, client)
+    process_batches_once(conn, services, force=True)
+    services.backend.run_pending()
+    refresh_active_chunks(conn, services, force=True)
+    return batch
+
+
 def only_chunk(conn, batch_id: int):
     chunks = batches_db.list_chunks(conn, batch_id)
     assert len(chunks) == 1
@@ -124,10 +133,7 @@ def test_auto_submission_runs_videos_as_a_batch_job_and_images_on_demand(app, cl
 
 
 def test_a_finished_job_is_fetching_not_completed_until_ingestion_stored_every_record(app, client, conn, services):
-    batch = staged(app, client)
-    process_batches_once(conn, services, force=True)
-    services.backend.run_pending()
-    refresh_active_chunks(conn, services, force=True)
+    batch = finished_job(app, client, conn, services)
     chunk = only_chunk(conn, batch["id"])
     assert (chunk["status"], chunk["provider_status"]) == ("FETCHING", "Completed")
     assert client.get(f"/api/batch/{batch['id']}").get_json()["status"] == "RUNNING"
@@ -151,10 +157,7 @@ def test_a_finished_job_is_fetching_not_completed_until_ingestion_stored_every_r
 
 
 def test_an_interrupted_read_keeps_the_chunk_fetching_with_what_was_stored(app, client, conn, services, monkeypatch):
-    batch = staged(app, client)
-    process_batches_once(conn, services, force=True)
-    services.backend.run_pending()
-    refresh_active_chunks(conn, services, force=True)
+    batch = finished_job(app, client, conn, services)
     chunk = only_chunk(conn, batch["id"])
     key = output_file_key(services, chunk)
     first_line = len(read_lines(services, key)[0])
@@ -181,10 +184,7 @@ def test_an_interrupted_read_keeps_the_chunk_fetching_with_what_was_stored(app, 
 
 
 def test_repeated_storage_faults_end_in_result_fetch_failed(app, client, conn, services):
-    batch = staged(app, client)
-    process_batches_once(conn, services, force=True)
-    services.backend.run_pending()
-    refresh_active_chunks(conn, services, force=True)
+    batch = finished_job(app, client, conn, services)
     faulty = FaultyObjectStore(services.store)
     faulty.inject("list", "throttle", times=3)
     broken = replace(services, store=faulty)
@@ -232,10 +232,7 @@ def test_error_lines_fail_only_their_file_and_the_job_is_partially_completed(app
 
 
 def test_missing_records_and_a_truncated_output_file_fail_only_those_records(app, client, conn, services):
-    batch = staged(app, client)
-    process_batches_once(conn, services, force=True)
-    services.backend.run_pending()
-    refresh_active_chunks(conn, services, force=True)
+    batch = finished_job(app, client, conn, services)
     chunk = only_chunk(conn, batch["id"])
     key = output_file_key(services, chunk)
     lines = read_lines(services, key)
@@ -267,10 +264,7 @@ def test_missing_records_and_a_truncated_output_file_fail_only_those_records(app
 
 
 def test_unknown_and_duplicate_record_ids_are_counted_not_fatal(app, client, conn, services):
-    batch = staged(app, client)
-    process_batches_once(conn, services, force=True)
-    services.backend.run_pending()
-    refresh_active_chunks(conn, services, force=True)
+    batch = finished_job(app, client, conn, services)
     chunk = only_chunk(conn, batch["id"])
     key = output_file_key(services, chunk)
     lines = read_lines(services, key)
@@ -591,10 +585,7 @@ def test_images_go_through_batch_jobs_by_s3_uri_when_enabled(app, client, conn, 
 
 
 def test_a_completed_job_without_output_files_is_retried_not_failed(app, client, conn, services):
-    batch = staged(app, client)
-    process_batches_once(conn, services, force=True)
-    services.backend.run_pending()
-    refresh_active_chunks(conn, services, force=True)
+    batch = finished_job(app, client, conn, services)
     chunk = only_chunk(conn, batch["id"])
     output = [o.key for o in services.store.list(f"{chunk['output_prefix']}{chunk['job_id']}/")]
     saved = {}

@@ -38,6 +38,7 @@ from app.inference import (
     validate_job_name,
 )
 from app.inference.base import AWS_CLIENT_TOKEN_PATTERN, AWS_JOB_NAME_PATTERN
+from helpers import fake_aws_env
 
 SECRET = "FAKEsecretKEYthatMustNeverLeak0123456789"
 JOB_ID = "abc123def456"
@@ -57,14 +58,7 @@ def aws_env(tmp_path_factory):
     """Fake credentials and an empty AWS config, so nothing from the developer's machine is used."""
     home = tmp_path_factory.mktemp("aws")
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("AWS_ACCESS_KEY_ID", "AKIAFAKEFAKEFAKEFAKE")
-        mp.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
-        mp.setenv("AWS_SESSION_TOKEN", "fake-session-token")
-        mp.setenv("AWS_DEFAULT_REGION", "us-east-1")
-        mp.setenv("AWS_CONFIG_FILE", str(home / "config"))
-        mp.setenv("AWS_SHARED_CREDENTIALS_FILE", str(home / "credentials"))
-        mp.setenv("AWS_EC2_METADATA_DISABLED", "true")
-        mp.delenv("AWS_PROFILE", raising=False)
+        fake_aws_env(mp, home, secret=SECRET)
         yield
 
 

@@ -19,6 +19,7 @@ from app.storage import (
     S3ObjectStore,
     StorageError,
 )
+from helpers import fake_aws_env
 
 BUCKET = "media-test"
 PAGE_SIZE = 7  # small S3 pages so a handful of objects already spans several requests
@@ -27,12 +28,7 @@ PAGE_SIZE = 7  # small S3 pages so a handful of objects already spans several re
 @pytest.fixture
 def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
     """Fake credentials and a moto-mocked AWS for the duration of one test."""
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
-        monkeypatch.setenv(name, "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    fake_aws_env(monkeypatch, tmp_path)
     with mock_aws():
         yield
 

@@ -5,7 +5,6 @@ import json
 import sqlite3
 from typing import Any, Iterable
 
-from app.db import files as files_db
 from app.utils import fastjson
 from app.utils.timeutil import now_iso
 
@@ -67,7 +66,7 @@ def insert_run(
         "INSERT INTO analysis_results (run_id, analysis_type, record_id) VALUES (?, ?, ?)",
         [(run_id, t, record_id_for(run_id, t) if with_record_ids else None) for t in analysis_types],
     )
-    refresh_file_state(conn, file_id)
+    refresh_files_state(conn, [file_id])
     return run_id
 
 
@@ -299,29 +298,9 @@ def fail_run(conn: sqlite3.Connection, run_id: int, *, code: str, message: str) 
     finalize_run(conn, run_id)
 
 
-def refresh_file_state(conn: sqlite3.Connection, file_id: int) -> None:
-    """The file's denormalised analysis state: completed if any completed run, else the latest run's state."""
-    latest = conn.execute(
-        "SELECT id, status FROM analysis_runs WHERE file_id = ? ORDER BY id DESC LIMIT 1", (file_id,)
-    ).fetchone()
-    if latest is None:
-        files_db.set_analysis_state(conn, file_id, "none", None)
-        return
-    completed = conn.execute(
-        "SELECT id FROM analysis_runs WHERE file_id = ? AND status = 'COMPLETED' ORDER BY id DESC LIMIT 1",
-        (file_id,),
-    ).fetchone()
-    if latest["status"] in ("PENDING", "RUNNING", "SUBMITTED"):
-        state = "pending"
-    elif latest["status"] == "COMPLETED" or completed is not None:
-        state = "completed"
-    else:
-        state = "failed"
-    files_db.set_analysis_state(conn, file_id, state, latest["id"])
-
-
 def refresh_files_state(conn: sqlite3.Connection, file_ids: Iterable[int]) -> None:
-    """refresh_file_state for many files, in one statement per 500 files."""
+    """The files' denormalised analysis state, in one statement per 500 files: pending while the latest
+    run is under way, else completed if any run completed, else failed; none without runs."""
     ids = list(dict.fromkeys(file_ids))
     for start in range(0, len(ids), _IN_LIMIT):
         part = ids[start:start + _IN_LIMIT]

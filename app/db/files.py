@@ -219,12 +219,6 @@ def delete_file(conn: sqlite3.Connection, file_id: int) -> None:
     conn.execute("DELETE FROM files WHERE id = ?", (file_id,))
 
 
-def set_analysis_state(conn: sqlite3.Connection, file_id: int, status: str, latest_run_id: int | None) -> None:
-    conn.execute(
-        "UPDATE files SET analysis_status = ?, latest_run_id = ? WHERE id = ?", (status, latest_run_id, file_id)
-    )
-
-
 def get_derivatives(conn: sqlite3.Connection, file_id: int) -> dict[str, sqlite3.Row]:
     rows = conn.execute("SELECT * FROM derivatives WHERE file_id = ?", (file_id,)).fetchall()
     return {row["kind"]: row for row in rows}

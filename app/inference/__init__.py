@@ -19,6 +19,7 @@ from .base import (
     validate_batch_s3_uri,
     validate_batch_status,
     validate_client_token,
+    validate_create_job,
     validate_job_identifier,
     validate_job_name,
     validate_role_arn,
@@ -31,6 +32,6 @@ __all__ = [
     "AccessDeniedError", "BatchJobInfo", "BedrockBackend", "ConflictError", "InferenceBackend",
     "InferenceError", "NotFoundError", "QuotaExceededError", "ThrottlingError", "TransientServiceError",
     "ValidationError", "job_id_from_arn", "validate_batch_s3_uri", "validate_batch_status",
-    "validate_client_token", "validate_job_identifier", "validate_job_name", "validate_role_arn",
+    "validate_client_token", "validate_create_job", "validate_job_identifier", "validate_job_name", "validate_role_arn",
     "validate_timeout_hours",
 ]

@@ -180,6 +180,17 @@ def validate_role_arn(role_arn: str) -> str:
     return role_arn
 
 
+def validate_create_job(*, name: str, input_uri: str, output_uri: str, role_arn: str, client_token: str,
+                        timeout_hours: int) -> None:
+    """Check CreateModelInvocationJob's parameters as Bedrock would (every backend, before anything else)."""
+    validate_job_name(name)
+    validate_batch_s3_uri(input_uri)
+    validate_batch_s3_uri(output_uri)
+    validate_role_arn(role_arn)
+    validate_client_token(client_token)
+    validate_timeout_hours(timeout_hours)
+
+
 def validate_batch_status(status: str) -> str:
     """Check a status filter is one of the documented batch statuses."""
     _check(status in BATCH_STATUSES, "batch status", status, f"one of {', '.join(BATCH_STATUSES)}")

@@ -31,13 +31,10 @@ from .base import (
     ThrottlingError,
     TransientServiceError,
     ValidationError,
-    validate_batch_s3_uri,
     validate_batch_status,
-    validate_client_token,
+    validate_create_job,
     validate_job_identifier,
     validate_job_name,
-    validate_role_arn,
-    validate_timeout_hours,
 )
 
 log = logging.getLogger(__name__)
@@ -216,12 +213,8 @@ class BedrockBackend(InferenceBackend):
     def create_batch_job(self, *, name: str, model_id: str, input_uri: str, output_uri: str, role_arn: str,
                          client_token: str, timeout_hours: int) -> str:
         """Validate everything locally, then call CreateModelInvocationJob and return the job ARN."""
-        validate_job_name(name)
-        validate_batch_s3_uri(input_uri)
-        validate_batch_s3_uri(output_uri)
-        validate_role_arn(role_arn)
-        validate_client_token(client_token)
-        validate_timeout_hours(timeout_hours)
+        validate_create_job(name=name, input_uri=input_uri, output_uri=output_uri, role_arn=role_arn,
+                            client_token=client_token, timeout_hours=timeout_hours)
         if not model_id:
             raise ValidationError("create_batch_job needs a model id")
         with _mapped_errors("CreateModelInvocationJob"):

@@ -47,13 +47,10 @@ from app.inference.base import (
     NotFoundError,
     ValidationError,
     job_id_from_arn,
-    validate_batch_s3_uri,
     validate_batch_status,
-    validate_client_token,
+    validate_create_job,
     validate_job_identifier,
     validate_job_name,
-    validate_role_arn,
-    validate_timeout_hours,
 )
 from app.inference.local_analyzer import AnalyzerError, LocalAnalyzer
 from app.storage.base import ObjectStore, StorageError
@@ -323,12 +320,8 @@ class LocalBatchEngine(InferenceBackend):
     def create_batch_job(self, *, name: str, model_id: str, input_uri: str, output_uri: str, role_arn: str,
                          client_token: str, timeout_hours: int) -> str:
         """Record a Submitted job and return its ARN; the same client token returns the same ARN."""
-        validate_job_name(name)
-        validate_batch_s3_uri(input_uri)
-        validate_batch_s3_uri(output_uri)
-        validate_role_arn(role_arn)
-        validate_client_token(client_token)
-        validate_timeout_hours(timeout_hours)
+        validate_create_job(name=name, input_uri=input_uri, output_uri=output_uri, role_arn=role_arn,
+                            client_token=client_token, timeout_hours=timeout_hours)
         if not isinstance(model_id, str) or not model_id or len(model_id) > MAX_MODEL_ID_LEN:
             raise ValidationError(f"invalid model id {model_id!r}: 1-{MAX_MODEL_ID_LEN} characters")
         submitted = _utcnow()

@@ -160,7 +160,6 @@ def file_values(path: str, info: os.stat_result, fingerprint: str, media_type: s
 
 def run_import(ctx: JobContext, params: dict[str, Any]) -> dict[str, Any]:
     """Job handler: scan a folder and add new media; re-imports add only what is new."""
-    conn = ctx.conn
     root = Path(params["path"])
     recursive = bool(params.get("recursive", True))
     for name in ("imported", "skipped_existing", "skipped_unsupported", "moved", "updated", "failed"):
