@@ -17,8 +17,8 @@ TARGET_SPEED = 20.0  # seconds of video per wall second
 
 
 def media_dir() -> Path:
-    """The sample media folder: MEDIA_DIR, else ../shared/data/media next to the repository."""
-    return Path(os.environ.get("MEDIA_DIR", Path(__file__).resolve().parents[2] / "shared/data/media"))
+    """The sample media folder: MEDIA_DIR, else tests/media in the repository."""
+    return Path(os.environ.get("MEDIA_DIR") or Path(__file__).resolve().parents[1] / "tests" / "media")
 
 
 def combined_request(path: Path) -> dict:

@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app import create_app  # noqa: E402
 
-MEDIA = Path(os.environ.get("MEDIA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data" / "media"))
+MEDIA = Path(os.environ.get("MEDIA_DIR") or Path(__file__).resolve().parents[1] / "tests" / "media")
 SAMPLES = sorted(p for p in MEDIA.iterdir() if p.suffix.lower() in {".mp4", ".jpg"})
 
 

@@ -24,8 +24,8 @@ MAX_HEIGHT, FPS = 720, 15
 
 
 def media_dir() -> Path:
-    """MEDIA_DIR from the environment, else the shared sample folder beside the repo."""
-    return Path(os.environ.get("MEDIA_DIR") or REPO.parent / "shared/data/media")
+    """MEDIA_DIR from the environment, else the sample media kept in tests/media."""
+    return Path(os.environ.get("MEDIA_DIR") or REPO / "tests" / "media")
 
 
 def best_of(runs: int, jobs: list[Callable[[], object]]) -> list[float]:

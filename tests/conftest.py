@@ -10,7 +10,7 @@ import pytest
 from app import create_app
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SAMPLE_MEDIA = Path(os.environ.get("MEDIA_DIR", REPO_ROOT.parent / "shared" / "data" / "media"))
+SAMPLE_MEDIA = Path(os.environ.get("MEDIA_DIR") or REPO_ROOT / "tests" / "media")
 SAMPLE_VIDEOS = ("car-detection.mp4", "bottle-detection.mp4", "one-by-one-person-detection.mp4")
 SAMPLE_IMAGES = ("Bubbles.jpg", "Wall.jpg", "faust_github.jpg", "kiwi.jpg")
 
@@ -58,7 +58,7 @@ def runner(app):
 
 @pytest.fixture
 def sample_media(library_root: Path) -> Path:
-    """A copy of the shared sample media inside the library root (the originals are read-only)."""
+    """A copy of the sample media inside the library root (the originals are never written)."""
     if not SAMPLE_MEDIA.is_dir():
         pytest.fail(f"sample media not found at {SAMPLE_MEDIA}; set MEDIA_DIR")
     target = library_root / "samples"

@@ -14,7 +14,7 @@ import pytest
 from app.inference import local_analyzer
 from app.inference.local_analyzer import AnalyzerError, LocalAnalyzer
 
-MEDIA = Path(os.environ.get("MEDIA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data" / "media"))
+MEDIA = Path(os.environ.get("MEDIA_DIR") or Path(__file__).resolve().parent / "media")
 VIDEOS = ("car-detection.mp4", "bottle-detection.mp4", "one-by-one-person-detection.mp4")
 SYSTEM = "You are a careful media analyst."
 PARTS = ("summary", "chapters", "elements", "waterfall_classification", "search_metadata")

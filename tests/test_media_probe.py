@@ -11,7 +11,7 @@ from media_factory import make_test_audio, make_test_jpeg, make_test_png, make_t
 
 from app.media.probe import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, MediaError, probe_file, sniff_media_type
 
-MEDIA = Path(os.environ.get("MEDIA_DIR") or Path(__file__).resolve().parents[2] / "shared" / "data" / "media")
+MEDIA = Path(os.environ.get("MEDIA_DIR") or Path(__file__).resolve().parent / "media")
 
 # From ATTRIBUTION.md: seconds, size, fps, audio.
 SAMPLE_VIDEOS = {

@@ -15,7 +15,7 @@ from app.media.errors import MediaError, ProxyCancelled
 from app.media.proxies import IMAGE_PROXY_SPEC, VIDEO_PROXY_SPEC, make_image_proxy, make_video_proxy
 from app.media.thumbnails import extract_frame_jpeg, make_thumbnail
 
-MEDIA = Path(os.environ.get("MEDIA_DIR") or Path(__file__).resolve().parents[2] / "shared" / "data" / "media")
+MEDIA = Path(os.environ.get("MEDIA_DIR") or Path(__file__).resolve().parent / "media")
 
 
 def read_video(path: Path) -> dict:
