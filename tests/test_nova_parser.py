@@ -174,3 +174,103 @@ def test_a_body_that_is_not_an_object_is_an_error():
     with pytest.raises(ModelOutputError) as info:
         parse_model_output(["nope"], "summary", media_type="video")
     assert info.value.code == "invalid_response"
+
+
+IMAGE_ELEMENTS = {"equipment": [{"name": "Pump", "category": "hardware", "confidence": 0.8}],
+                  "people": {"max_count": 1, "descriptions": ["installer"]}, "text_visible": ["OPEN"]}
+
+
+def parse(answer, analysis_type: str, media_type: str = "video", **kwargs):
+    return parse_model_output(body(json.dumps(answer)), analysis_type, media_type=media_type, **kwargs)
+
+
+@pytest.mark.parametrize("answer", [
+    {"elements": IMAGE_ELEMENTS},
+    {"elements": IMAGE_ELEMENTS, "media": "image"},
+    {"description": {"text": "A pond."}, "elements": IMAGE_ELEMENTS, "metadata": {"keywords": ["pond"]}},
+])
+def test_image_elements_are_read_from_under_their_own_name(answer):
+    elements = parse(answer, "elements", "image").results["elements"]
+    assert elements["equipment"] == [{"name": "Pump", "category": "hardware", "confidence": 0.8}]
+    assert elements["people"] == {"max_count": 1, "descriptions": ["installer"]}
+    assert elements["text_visible"] == ["OPEN"]
+
+
+def test_a_summary_request_answered_with_several_sections_takes_the_summary():
+    answer = {"summary": SUMMARY, "chapters": CHAPTERS["chapters"], "elements": {"equipment": [{"name": "pump"}]},
+              "waterfall_classification": {"family": "Unknown"}}
+    parsed = parse(answer, "summary", duration_seconds=60)
+    assert parsed.results == {"summary": SUMMARY}
+    assert parsed.warnings == []
+
+
+@pytest.mark.parametrize("answer", [
+    {"chapters": CHAPTERS},
+    {"chapters": CHAPTERS, "summary": SUMMARY},
+])
+def test_chapters_wrapped_in_their_name_are_unwrapped(answer):
+    chapters = parse(answer, "chapters", duration_seconds=60).results["chapters"]["chapters"]
+    assert [c["title"] for c in chapters] == ["Digging", "Liner"]
+
+
+@pytest.mark.parametrize("answer", [
+    {"description": {"text": "A stone waterfall.", "scene_type": "backyard"}},
+    {"description": {"text": "A stone waterfall.", "scene_type": "backyard"}, "elements": IMAGE_ELEMENTS},
+])
+def test_a_description_wrapped_in_its_name_is_unwrapped(answer):
+    description = parse(answer, "description", "image").results["description"]
+    assert description == {"text": "A stone waterfall.", "scene_type": "backyard", "primary_subject": None,
+                           "key_points": []}
+
+
+def test_a_combined_answer_wrapped_in_its_name_is_unwrapped():
+    parsed = parse({"combined": {"summary": SUMMARY, "chapters": CHAPTERS}}, "combined", duration_seconds=60)
+    assert parsed.results["summary"] == SUMMARY
+    assert [c["title"] for c in parsed.results["chapters"]["chapters"]] == ["Digging", "Liner"]
+
+
+@pytest.mark.parametrize("analysis_type, media_type, answer", [
+    ("description", "image", {"description": {"text": ""}}),
+    ("description", "image", {"description": {"text": "   ", "key_points": []}}),
+    ("description", "image", {"text": ""}),
+    ("description", "image", {"text": None, "scene_type": "unknown"}),
+    ("description", "image", {}),
+    ("description", "image", {"description": {}}),
+    ("summary", "video", {"summary": {"text": ""}, "chapters": CHAPTERS["chapters"]}),
+    ("summary", "video", {"text": "", "language": "en", "depth": "brief"}),
+    ("elements", "image", {"elements": {}}),
+    ("chapters", "video", {}),
+    ("chapters", "video", {"chapters": []}),
+    ("chapters", "video", {"chapters": {"chapters": [{"title": "Late", "start_seconds": 90, "end_seconds": 99}]}}),
+    ("combined", "video", {"summary": {"text": ""}}),
+    ("combined", "video", {}),
+])
+def test_a_section_that_validates_to_nothing_fails_with_the_reason(analysis_type, media_type, answer):
+    with pytest.raises(ModelOutputError) as info:
+        parse(answer, analysis_type, media_type, duration_seconds=60)
+    assert info.value.code == "empty_result"
+    assert info.value.message.startswith(f"{analysis_type}: ")
+    assert info.value.raw_text == json.dumps(answer)
+    assert info.value.input_tokens == 1200  # the failed call was still billed
+
+
+def test_a_description_with_other_fields_but_no_text_is_kept_with_a_warning():
+    parsed = parse({"text": "", "scene_type": "backyard"}, "description", "image")
+    assert parsed.results["description"]["scene_type"] == "backyard"
+    assert parsed.warnings == ["description: description text missing"]
+
+
+def test_elements_that_name_their_keys_but_saw_nothing_are_a_legitimate_answer():
+    answer = {"equipment": [], "topics": [], "people": {"max_count": 0, "descriptions": []}, "text_visible": []}
+    elements = parse(answer, "elements", "image").results["elements"]
+    assert elements["equipment"] == [] and elements["people"]["max_count"] == 0
+
+
+def test_an_empty_result_names_why_the_section_came_out_empty():
+    answer = {"chapters": [{"title": "Late", "start_seconds": 90, "end_seconds": 99}, {"title": "No start"}]}
+    with pytest.raises(ModelOutputError) as info:
+        parse(answer, "chapters", duration_seconds=60)
+    assert info.value.code == "empty_result"
+    assert info.value.message == ("chapters: the answer has no content (empty chapters; dropped a chapter without "
+                                  "a usable start time; dropped a chapter starting after the end of the video; "
+                                  "no usable chapters)")

@@ -10,20 +10,22 @@ from typing import Any
 from app.errors import BadRequest
 
 PRICES_FILE = Path(__file__).with_name("prices.json")
-BATCH_PRICE_FACTOR = 0.5  # batch inference is billed at 50% of on-demand (facts §5)
+BATCH_PRICE_FACTOR = 0.5  # batch inference is billed at 50% of on-demand (docs/bedrock-facts.md §8 Prices)
 GIB = 1024 ** 3
 
-# Bedrock reads S3 video objects of at most 1 GB each (facts §3.4, NOVA-VIDEO).
+# Bedrock reads S3 video objects of at most 1 GB each (docs/bedrock-facts.md §2 Media input).
 S3_VIDEO_MAX_BYTES = 1 * GIB
 
 # Nova Lite/Pro sample 1 fps up to 16 min, then a fixed 960 frames; AWS recommends < 1 h for
-# low-motion video (facts §3.4). One hour is therefore the longest window we send in one request.
+# low-motion video (docs/bedrock-facts.md §3 Video sampling). One hour is therefore the longest window
+# we send in one request.
 NOVA_V1_MAX_VIDEO_SECONDS = 3600.0
 NOVA_V1_MAX_FRAMES = 960
-# Premier samples 1 fps up to 3,200 frames (facts §3.4); 3,200 frames x 288 tokens fits its 1M context.
+# Premier samples 1 fps up to 3,200 frames (docs/bedrock-facts.md §3 Video sampling); 3,200 frames x 288
+# tokens fits its 1M context.
 PREMIER_MAX_VIDEO_SECONDS = 3200.0
 PREMIER_MAX_FRAMES = 3200
-# Nova 2 Lite sampling is not documented in the facts ([UNCERTAIN]: community notes say 1 fps).
+# Nova 2 Lite sampling is not documented (docs/bedrock-facts.md §3, [UNCERTAIN]: community notes say 1 fps).
 # Assume 1 fps without a cap and stay inside its 1M context: 3,200 x 288 = 921,600 tokens.
 NOVA2_LITE_MAX_VIDEO_SECONDS = 3200.0
 NOVA2_LITE_MAX_FRAMES = 3200
@@ -65,56 +67,42 @@ def request_model_id(model: NovaModel) -> str:
 
     Rule: prefer the cross-region inference profile. Nova 2 Lite and Premier can only be invoked
     through one, batch for Premier is profile-only, and bare Lite/Pro ids fail on demand outside
-    us-east-1 (facts §6). Models without a profile (the local analyser) use their model id.
+    us-east-1 (docs/bedrock-facts.md §7 Models). Models without a profile (the local analyser) use
+    their model id.
     """
     return model.inference_profile_id or model.model_id
 
 
+def _model(key: str, name: str, model_id: str, profile: str | None, *, lifecycle: str = "active",
+           backend: str = "bedrock", video_seconds: float, video_frames: int, max_output_tokens: int,
+           context_tokens: int) -> NovaModel:
+    """A model that takes video and images, on demand and in batch; load_catalog fills in its prices."""
+    return NovaModel(
+        key=key, name=name, model_id=model_id, inference_profile_id=profile,
+        price_input_per_1k=0.0, price_output_per_1k=0.0, video=True, image=True, batch=True,
+        lifecycle=lifecycle, backend=backend, max_video_seconds=video_seconds, max_object_bytes=S3_VIDEO_MAX_BYTES,
+        max_video_frames=video_frames, max_output_tokens=max_output_tokens, context_tokens=context_tokens,
+    )
+
+
+# Conservative for Nova 2 Lite: docs/bedrock-facts.md §7 does not state its output limit.
+_NOVA2_LITE_LIMITS = {"video_seconds": NOVA2_LITE_MAX_VIDEO_SECONDS, "video_frames": NOVA2_LITE_MAX_FRAMES,
+                      "max_output_tokens": 10000, "context_tokens": 1_000_000}
+_NOVA_V1_LIMITS = {"video_seconds": NOVA_V1_MAX_VIDEO_SECONDS, "video_frames": NOVA_V1_MAX_FRAMES,
+                   "max_output_tokens": 5000, "context_tokens": 300_000}
+_PREMIER_LIMITS = {"video_seconds": PREMIER_MAX_VIDEO_SECONDS, "video_frames": PREMIER_MAX_FRAMES,
+                   "max_output_tokens": 10000, "context_tokens": 1_000_000}
+
 _BASE_MODELS: tuple[NovaModel, ...] = (
-    NovaModel(
-        key="lite", name="Nova 2 Lite", model_id="amazon.nova-2-lite-v1:0",
-        inference_profile_id="us.amazon.nova-2-lite-v1:0",
-        price_input_per_1k=0.0, price_output_per_1k=0.0,
-        video=True, image=True, batch=True, lifecycle="active", backend="bedrock",
-        max_video_seconds=NOVA2_LITE_MAX_VIDEO_SECONDS, max_object_bytes=S3_VIDEO_MAX_BYTES,
-        max_video_frames=NOVA2_LITE_MAX_FRAMES,
-        # Conservative: the facts file does not state Nova 2 Lite's output limit.
-        max_output_tokens=10000, context_tokens=1_000_000,
-    ),
-    NovaModel(
-        key="lite-v1", name="Nova Lite", model_id="amazon.nova-lite-v1:0",
-        inference_profile_id="us.amazon.nova-lite-v1:0",
-        price_input_per_1k=0.0, price_output_per_1k=0.0,
-        video=True, image=True, batch=True, lifecycle="active", backend="bedrock",
-        max_video_seconds=NOVA_V1_MAX_VIDEO_SECONDS, max_object_bytes=S3_VIDEO_MAX_BYTES,
-        max_video_frames=NOVA_V1_MAX_FRAMES, max_output_tokens=5000, context_tokens=300_000,
-    ),
-    NovaModel(
-        key="pro", name="Nova Pro", model_id="amazon.nova-pro-v1:0",
-        inference_profile_id="us.amazon.nova-pro-v1:0",
-        price_input_per_1k=0.0, price_output_per_1k=0.0,
-        video=True, image=True, batch=True, lifecycle="active", backend="bedrock",
-        max_video_seconds=NOVA_V1_MAX_VIDEO_SECONDS, max_object_bytes=S3_VIDEO_MAX_BYTES,
-        max_video_frames=NOVA_V1_MAX_FRAMES, max_output_tokens=5000, context_tokens=300_000,
-    ),
-    NovaModel(
-        key="premier", name="Nova Premier", model_id="amazon.nova-premier-v1:0",
-        inference_profile_id="us.amazon.nova-premier-v1:0",
-        price_input_per_1k=0.0, price_output_per_1k=0.0,
-        # Model card: lifecycle Legacy, end of life 2026-09-14 (facts §6).
-        video=True, image=True, batch=True, lifecycle="legacy", backend="bedrock",
-        max_video_seconds=PREMIER_MAX_VIDEO_SECONDS, max_object_bytes=S3_VIDEO_MAX_BYTES,
-        max_video_frames=PREMIER_MAX_FRAMES, max_output_tokens=10000, context_tokens=1_000_000,
-    ),
-    NovaModel(
-        key="local-analyzer", name="Local analyzer (offline, not Nova)", model_id="local-analyzer",
-        inference_profile_id=None,
-        price_input_per_1k=0.0, price_output_per_1k=0.0,
-        # Same limits as the Bedrock default so planning and chunking behave the same offline.
-        video=True, image=True, batch=True, lifecycle="active", backend="local",
-        max_video_seconds=NOVA2_LITE_MAX_VIDEO_SECONDS, max_object_bytes=S3_VIDEO_MAX_BYTES,
-        max_video_frames=NOVA2_LITE_MAX_FRAMES, max_output_tokens=10000, context_tokens=1_000_000,
-    ),
+    _model("lite", "Nova 2 Lite", "amazon.nova-2-lite-v1:0", "us.amazon.nova-2-lite-v1:0", **_NOVA2_LITE_LIMITS),
+    _model("lite-v1", "Nova Lite", "amazon.nova-lite-v1:0", "us.amazon.nova-lite-v1:0", **_NOVA_V1_LIMITS),
+    _model("pro", "Nova Pro", "amazon.nova-pro-v1:0", "us.amazon.nova-pro-v1:0", **_NOVA_V1_LIMITS),
+    # Model card: lifecycle Legacy, end of life 2026-09-14 (docs/bedrock-facts.md §7 Models).
+    _model("premier", "Nova Premier", "amazon.nova-premier-v1:0", "us.amazon.nova-premier-v1:0",
+           lifecycle="legacy", **_PREMIER_LIMITS),
+    # Same limits as the Bedrock default so planning and chunking behave the same offline.
+    _model("local-analyzer", "Local analyzer (offline, not Nova)", "local-analyzer", None,
+           backend="local", **_NOVA2_LITE_LIMITS),
 )
 
 _DEFAULT_KEYS = {"bedrock": "lite", "local": "local-analyzer"}

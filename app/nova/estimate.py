@@ -9,7 +9,8 @@ from app.nova.prompts import SYSTEM_PROMPT, FileContext, build_prompt, validate_
 from app.nova.schemas import COMBINED_PARTS
 
 # Video: resized to 672x672, sampled at 1 fps, about 288 tokens per frame; Lite/Pro keep a fixed
-# 960 frames beyond 16 minutes, so long videos cost the same as 16 minutes (facts §3.4, NOVA-VIDEO).
+# 960 frames beyond 16 minutes, so long videos cost the same as 16 minutes
+# (docs/bedrock-facts.md §3 Video sampling).
 VIDEO_TOKENS_PER_FRAME = 288
 VIDEO_FRAMES_PER_SECOND = 1.0
 

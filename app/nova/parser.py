@@ -133,7 +133,7 @@ def parse_model_output(body: Any, analysis_type: str, *, media_type: str, durati
     warnings.extend(decode_warnings)
     if repaired:
         truncated = True
-    if not isinstance(data, dict) or not data:
+    if not isinstance(data, dict):
         code = "invalid_json" if repaired or data in ("", None) else "schema_mismatch"
         raise fail(code, f"expected a JSON object, got {type(data).__name__}", raw_text)
     try:

@@ -9,11 +9,11 @@ from app.nova.prompts import SYSTEM_PROMPT, FileContext, build_prompt, inference
 
 log = logging.getLogger(__name__)
 
-# Nova's VideoFormat enum (facts §3.3); 3GP must be sent as "three_gp".
+# Nova's VideoFormat enum (docs/bedrock-facts.md §2 Media input); 3GP must be sent as "three_gp".
 VIDEO_FORMATS = ("mkv", "mov", "mp4", "webm", "three_gp", "flv", "mpeg", "mpg", "wmv")
 IMAGE_FORMATS = ("jpeg", "png", "gif", "webp")
 DEFAULT_VIDEO_FORMAT = "mp4"
-# Inline (base64) payloads must stay within 25 MB including the base64 overhead (facts §3.4).
+# Inline (base64) payloads must stay within 25 MB including the base64 overhead (docs/bedrock-facts.md §2).
 INLINE_PAYLOAD_LIMIT = 25 * 1000 * 1000
 
 _VIDEO_ALIASES = {
