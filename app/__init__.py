@@ -1,4 +1,4 @@
-"""The application factory: config -> db -> backends -> blueprints -> background workers."""
+"""The application factory: config -> db -> services -> blueprints; the server starts the background work."""
 from __future__ import annotations
 
 import atexit
@@ -10,69 +10,49 @@ from flask import Flask, redirect, request
 
 from app.config import ConfigError, Settings, load_settings
 
+_STARTED: set[str] = set()
+
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
-    """Build the app; a bad setting stops it with one line naming the variable."""
+    """Build the app; a bad setting stops it with one line naming the variable. Nothing runs in the
+    background until start_background(app): the CLI and tests use the app without threads."""
     try:
         settings = _load(test_config)
+        app = Flask(__name__)
+        app.config["SETTINGS"] = settings
+        app.config["TESTING"] = settings.TESTING
+        app.config["MAX_CONTENT_LENGTH"] = (settings.MAX_VIDEO_SIZE_MB + 16) * 1024 * 1024
+        app.json.sort_keys = False
+        _configure_logging(settings)
+        _init_services(app, settings)
     except ConfigError as exc:
         _stop_on_config_error(exc, test_config)
-
-    app = Flask(__name__)
-    app.config["SETTINGS"] = settings
-    app.config["TESTING"] = settings.TESTING
-    app.config["MAX_CONTENT_LENGTH"] = (settings.MAX_VIDEO_SIZE_MB + 16) * 1024 * 1024
-    app.json.sort_keys = False
-    _configure_logging(settings)
-    settings.DATA_DIR.mkdir(parents=True, exist_ok=True)
-
-    from app.routes.upload_request import StreamingUploadRequest
-
-    app.request_class = StreamingUploadRequest
-
-    from flask_cors import CORS
-
-    CORS(app, resources={r"/api/*": {"origins": list(settings.CORS_ORIGINS)},
-                         r"/reports/api/*": {"origins": list(settings.CORS_ORIGINS)}})
-
-    from app import db
-
-    db.init_app(app)
-    try:
-        _init_backends(app, settings)
-    except ConfigError as exc:
-        _stop_on_config_error(exc, test_config)
-    _init_jobs(app, settings)
-
-    _init_poller(app, settings)
-
-    from app.routes import batch, errors, files, jobs, nova, pages, poller, reports, search, security, usage
-
-    errors.init_app(app)
-    security.init_app(app)
-    for blueprint in (files.bp, jobs.bp, nova.bp, batch.bp, poller.bp, reports.bp, search.bp, usage.bp, pages.bp):
-        app.register_blueprint(blueprint)
-
+    _init_web(app, settings)
     from app import cli
 
     cli.init_app(app)
-
-    @app.get("/")
-    def index():
-        return redirect("/files")
-
-    @app.get("/api/health")
-    def health():
-        return {"status": "ok", "storage_backend": settings.STORAGE_BACKEND,
-                "inference_backend": settings.INFERENCE_BACKEND}
-
-    @app.teardown_request
-    def discard_uploads(_exc):
-        discard = getattr(request, "discard_uploads", None)
-        if discard is not None:
-            discard()
-
     return app
+
+
+def start_background(app: Flask) -> None:
+    """Start the server's background work once per process: the task runner, the local batch engine (when
+    it is the backend) and the batch poller (unless BATCH_POLLER_ENABLED=false)."""
+    settings: Settings = app.config["SETTINGS"]
+    key = str(settings.DATABASE_PATH)
+    if key in _STARTED:
+        return
+    _STARTED.add(key)
+    from app.utils.background import BackgroundWorker
+
+    services = app.extensions["services"]
+    workers: list[BackgroundWorker] = [services.tasks]
+    if isinstance(services.backend, BackgroundWorker):  # the local engine stands in for Bedrock's fleet
+        workers.append(services.backend)
+    if settings.BATCH_POLLER_ENABLED:
+        workers.append(app.extensions["batch_poller"])
+    for worker in workers:
+        worker.start()
+        atexit.register(worker.stop)
 
 
 def _stop_on_config_error(exc: ConfigError, test_config: Mapping[str, Any] | None) -> None:
@@ -101,63 +81,54 @@ def _configure_logging(settings: Settings) -> None:
     root.setLevel(level)
 
 
-def _init_backends(app: Flask, settings: Settings) -> None:
-    from app.services import backends
-    from app.services.analysis import Services
-
-    store = backends.build_object_store(settings)
-    backend = backends.build_inference_backend(settings, store)
-    try:
-        catalog = backends.build_catalog(settings)
-    except ValueError as exc:
-        raise ConfigError(f"NOVA_PRICES_FILE: {exc}") from None
-    app.extensions["analysis"] = Services(settings=settings, store=store, backend=backend, catalog=catalog)
-    # The local engine's worker stands in for Bedrock's fleet; tests drive it by hand.
-    start = getattr(backend, "start", None)
-    if start is not None and not settings.TESTING:
-        start()
-        atexit.register(backend.stop)
-
-
-_STARTED_POLLERS: set[str] = set()
-
-
-def _init_poller(app: Flask, settings: Settings) -> None:
-    """The batch poller; its thread starts unless disabled or testing, and never twice per process."""
+def _init_services(app: Flask, settings: Settings) -> None:
+    """Migrate the database, build the services context and the poller (not started)."""
+    from app.db import connect, migrate
+    from app.services.backends import build_services
     from app.services.poller import BatchPoller
 
-    poller = BatchPoller(settings.DATABASE_PATH, app.extensions["analysis"], jobs=app.extensions["jobs"])
-    app.extensions["batch_poller"] = poller
-    key = str(settings.DATABASE_PATH)
-    if settings.BATCH_POLLER_ENABLED and not settings.TESTING and key not in _STARTED_POLLERS:
-        _STARTED_POLLERS.add(key)
-        poller.start()
-        atexit.register(poller.stop)
+    settings.DATA_DIR.mkdir(parents=True, exist_ok=True)
+    conn = connect(settings.DATABASE_PATH)
+    try:
+        migrate(conn)
+    finally:
+        conn.close()
+    try:
+        services = build_services(settings)
+    except ValueError as exc:  # the prices file is the one setting read only here
+        raise ConfigError(f"NOVA_PRICES_FILE: {exc}") from None
+    app.extensions["services"] = services
+    app.extensions["batch_poller"] = BatchPoller(services)
 
 
-def _init_jobs(app: Flask, settings: Settings) -> None:
-    from app.services import analysis, derivatives, library
-    from app.services.jobs import JobRunner
+def _init_web(app: Flask, settings: Settings) -> None:
+    """Request class, CORS, error handling, security rules and the blueprints."""
+    from flask_cors import CORS
 
-    runner = JobRunner(settings.DATABASE_PATH, workers=settings.JOB_WORKERS)
+    from app.routes import (_helpers, batch, errors, files, nova, pages, poller, reports, search, security,
+                            tasks, usage)
+    from app.routes.upload_request import StreamingUploadRequest
 
-    def run_import(ctx, params):
-        result = library.run_import(ctx, params)
-        if params.get("generate_proxies", True):
-            result["proxies_job_id"] = runner.submit(
-                ctx.conn, "proxies",
-                {"filter": {"directory": params["path"], "recursive": params.get("recursive", True)},
-                 "missing": True, "force": False},
-            )
-        return result
+    app.request_class = StreamingUploadRequest
+    origins = {"origins": list(settings.CORS_ORIGINS)}
+    CORS(app, resources={r"/api/*": origins, r"/reports/api/*": origins})
+    _helpers.init_app(app)
+    errors.init_app(app)
+    security.init_app(app)
+    for blueprint in (files.bp, tasks.bp, nova.bp, batch.bp, poller.bp, reports.bp, search.bp, usage.bp, pages.bp):
+        app.register_blueprint(blueprint)
 
-    runner.register("import", run_import)
-    runner.register("proxies", lambda ctx, params: derivatives.run_derivatives(settings, ctx, params))
-    services = app.extensions["analysis"]
-    runner.register("analyze", lambda ctx, params: analysis.run_analyze_job(services, ctx, params))
-    from app.services.batch import staging
+    @app.get("/")
+    def index():
+        return redirect("/files")
 
-    runner.register("batch_stage", lambda ctx, params: staging.run_stage_job(services, ctx, params, jobs=runner))
-    app.extensions["jobs"] = runner
-    runner.start()
-    atexit.register(runner.stop)
+    @app.get("/api/health")
+    def health():
+        return {"status": "ok", "storage_backend": settings.STORAGE_BACKEND,
+                "inference_backend": settings.INFERENCE_BACKEND}
+
+    @app.teardown_request
+    def discard_uploads(_exc):
+        discard = getattr(request, "discard_uploads", None)
+        if discard is not None:
+            discard()

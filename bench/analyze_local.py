@@ -10,7 +10,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.inference.local_analyzer import LocalAnalyzer  # noqa: E402
+from app.inference.local.analyzer import LocalAnalyzer  # noqa: E402
 
 log = logging.getLogger("bench.analyze_local")
 TARGET_SPEED = 20.0  # seconds of video per wall second

@@ -34,16 +34,17 @@ def main() -> None:
             shutil.copyfile(source, folder / f"{index:05d}_{source.name}")
         app = create_app({"DATA_DIR": str(Path(tmp) / "data"), "LIBRARY_ROOTS": (library,),
                           "BATCH_POLLER_ENABLED": False})
+        app.extensions["services"].tasks.start()
         client = app.test_client()
         started = time.perf_counter()
-        job_id = client.post("/api/files/import-directory",
-                             json={"path": str(library), "generate_proxies": False}).get_json()["job_id"]
-        job = app.extensions["jobs"].wait(job_id, timeout=3600)
+        task_id = client.post("/api/files/import-directory",
+                              json={"path": str(library), "generate_proxies": False}).get_json()["task_id"]
+        while (body := client.get(f"/api/tasks/{task_id}").get_json())["status"] in ("QUEUED", "RUNNING"):
+            time.sleep(0.05)
         elapsed = time.perf_counter() - started
-        body = client.get(f"/api/jobs/{job_id}").get_json()
-        print(f"status={job['status']} imported={body['imported']} failed={body['failed_count']}")
+        print(f"status={body['status']} imported={body['imported']} failed={body['failed_count']}")
         print(f"{args.files} files in {elapsed:.2f}s = {args.files / elapsed:.0f} files/s")
-        app.extensions["jobs"].stop()
+        app.extensions["services"].tasks.stop()
 
 
 if __name__ == "__main__":

@@ -35,13 +35,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from app.config import load_settings  # noqa: E402
 from app.db import analysis as analysis_db  # noqa: E402
 from app.db import batches as batches_db  # noqa: E402
-from app.db.connection import connect, transaction  # noqa: E402
+from app.db import chunks as chunks_db  # noqa: E402
+from app.db import connect, transaction  # noqa: E402
 from app.db.migrator import migrate  # noqa: E402
 from app.nova.catalog import load_catalog  # noqa: E402
 from app.nova.prompts import PROMPT_VERSION, FileContext  # noqa: E402
 from app.nova.requests import build_request, video_media_s3  # noqa: E402
-from app.services.analysis import Services  # noqa: E402
-from app.services.batch import ingest  # noqa: E402
+from app.services.context import Services  # noqa: E402
+from app.services.tasks import TaskRunner  # noqa: E402
+from app.services.batch import ingest, ingest_pool  # noqa: E402
 from app.services.batch.ingest import ingest_chunk  # noqa: E402
 from app.storage import LocalObjectStore  # noqa: E402
 
@@ -124,7 +126,8 @@ def output_line(record_id: str, i: int, model_input: dict, analysis_type: str) -
 def build_services(root: Path) -> Services:
     settings = load_settings(environ={}, overrides={"DATA_DIR": str(root), "TESTING": True})
     store = LocalObjectStore(settings.objects_dir, settings.S3_BUCKET_NAME)
-    return Services(settings=settings, store=store, backend=None, catalog=load_catalog())
+    return Services(settings=settings, store=store, backend=None, catalog=load_catalog(),
+                        tasks=TaskRunner(settings.DATABASE_PATH))
 
 
 def setup(root: Path, records: int, analysis_type: str) -> tuple[int, int]:
@@ -139,13 +142,13 @@ def setup(root: Path, records: int, analysis_type: str) -> tuple[int, int]:
         batch_id = batches_db.insert_batch(conn, model_key=model.key, model_id=model.model_id, mode="batch",
                                            analysis_types=[analysis_type], options={}, files_total=records,
                                            records_total=records, plan={}, estimated_cost_usd=0, created_at=stamp)
-        chunk_id = batches_db.insert_chunk(
+        chunk_id = chunks_db.insert_chunk(
             conn, batch_id=batch_id, chunk_index=0, total_chunks=1, model_id=model.model_id,
             job_name="bench-job", client_token="benchtoken", staging_folder="nova_batch/job_bench_001/",
             manifest_key="nova_batch/job_bench_001/manifest.jsonl", output_prefix="nova_batch_output/job_bench_001/",
             files_count=records, bytes_total=0, records_total=records, estimated_cost_usd=0, created_at=stamp,
             status="FETCHING")
-        conn.execute("UPDATE bedrock_batch_jobs SET job_id = ?, provider_status = 'Completed' WHERE id = ?",
+        conn.execute("UPDATE chunks SET job_id = ?, provider_status = 'Completed' WHERE id = ?",
                      (JOB_ID, chunk_id))
         file_rows = [(f"/library/project {i}/clip {i}.mp4", f"/library/project {i}", f"clip {i}.mp4", 50_000_000,
                       0.0, f"fp{i}", "video", 180.0, "ready", stamp, stamp) for i in range(records)]
@@ -284,7 +287,7 @@ def main() -> int:
                         help="ingest as the server does, with another thread running: two chunks, workers from "
                              "the fork server")
     parser.add_argument("--workers", type=int, default=None,
-                        help=f"worker processes for big outputs (default {ingest.PARALLEL_WORKERS}; 0: parse in "
+                        help=f"worker processes for big outputs (default {ingest_pool.PARALLEL_WORKERS}; 0: parse in "
                              "this process, as outputs under 16 MB always are)")
     parser.add_argument("--setup-only", metavar="DIR", help=argparse.SUPPRESS)
     parser.add_argument("--sample-children", metavar="PID", type=int, help=argparse.SUPPRESS)
@@ -298,7 +301,7 @@ def main() -> int:
         print(json.dumps({"chunk_id": chunk_id, "output_bytes": output_bytes}))
         return 0
     if args.workers is not None:
-        ingest.PARALLEL_WORKERS = args.workers
+        ingest_pool.PARALLEL_WORKERS = args.workers
     if args.server:
         stop = threading.Event()  # the poller's thread, in the server
         threading.Thread(target=stop.wait, name="poller", daemon=True).start()

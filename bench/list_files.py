@@ -16,8 +16,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app import create_app  # noqa: E402
-from app.db.connection import connect, transaction  # noqa: E402
-from app.utils.timeutil import now_iso  # noqa: E402
+from app.db import connect, transaction  # noqa: E402
+from app.utils.clock import iso  # noqa: E402
 
 WORDS = ["site", "pour", "install", "grotto", "slide", "pond", "review", "demo", "abc", "tier", "stone", "kit"]
 
@@ -25,7 +25,7 @@ WORDS = ["site", "pour", "install", "grotto", "slide", "pond", "review", "demo",
 def seed(db_path: Path, count: int) -> None:
     rng = random.Random(7)
     conn = connect(db_path)
-    stamp = now_iso()
+    stamp = iso()
     with transaction(conn):
         for start in range(0, count, 5000):
             rows = []
@@ -89,7 +89,7 @@ def main() -> None:
             p50 = statistics.median(timings)
             p95 = timings[max(0, int(round(0.95 * len(timings))) - 1)]
             print(f"{label:<16} {p50:>8.1f} {p95:>8.1f} {response.get_json()['total']:>8}")
-        app.extensions["jobs"].stop()
+        app.extensions["services"].tasks.stop()
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ import boto3  # noqa: E402
 from botocore.stub import Stubber  # noqa: E402
 
 from app import create_app  # noqa: E402
-from app.db.connection import connect, transaction  # noqa: E402
+from app.db import connect, transaction  # noqa: E402
 from app.inference.bedrock import BedrockBackend  # noqa: E402
 from app.services.poller import BatchPoller  # noqa: E402
 
@@ -52,7 +52,7 @@ def seed(db_path: Path, count: int, submitted: datetime) -> None:
             " VALUES ('RUNNING', 'lite', 'us.amazon.nova-2-lite-v1:0', 'batch', '[\"combined\"]', ?, ?)",
             (stamp, stamp)).lastrowid
         conn.executemany(
-            "INSERT INTO bedrock_batch_jobs (batch_id, chunk_index, total_chunks, status, provider_status, model_id,"
+            "INSERT INTO chunks (batch_id, chunk_index, total_chunks, status, provider_status, model_id,"
             " job_name, client_token, job_arn, job_id, staging_folder, manifest_key, output_prefix, records_total,"
             " created_at, submitted_at, updated_at) VALUES (?, ?, ?, 'IN_PROGRESS', 'InProgress',"
             " 'us.amazon.nova-2-lite-v1:0', ?, ?, ?, ?, ?, ?, ?, 150, ?, ?, ?)",
@@ -88,11 +88,11 @@ def main() -> None:
             full = summary(i, submitted)
             stubber.add_response("get_model_invocation_job", full, {"jobIdentifier": full["jobArn"]})
         stubber.activate()
-        services = replace(app.extensions["analysis"],
+        services = replace(app.extensions["services"],
                            backend=BedrockBackend(region="us-east-1", control_client=client, runtime_client=object()))
-        poller = BatchPoller(app.config["SETTINGS"].DATABASE_PATH, services, holder="bench")
+        poller = BatchPoller(services, holder="bench")
         started = time.perf_counter()
-        outcome = poller.poll_once(force=True)
+        outcome = poller.run_once(force=True)
         elapsed = time.perf_counter() - started
         stubber.assert_no_pending_responses()
         lists = calls.count("ListModelInvocationJobs")
@@ -100,7 +100,7 @@ def main() -> None:
         print(f"active chunks: {args.chunks}, missing from listing: {args.missing}")
         print(f"AWS calls in one cycle: {len(calls)} (ListModelInvocationJobs={lists}, GetModelInvocationJob={gets})")
         print(f"chunks checked: {outcome['pipeline']['refresh']['checked']}, cycle time: {elapsed:.3f}s")
-        app.extensions["jobs"].stop()
+        app.extensions["services"].tasks.stop()
 
 
 if __name__ == "__main__":

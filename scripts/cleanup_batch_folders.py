@@ -1,4 +1,5 @@
-"""Clean batch staging storage: `python -m scripts.cleanup_batch_folders [--no-dry-run] [--yes] ...`.
+"""Clean batch staging storage: `python scripts/cleanup_batch_folders.py [--no-dry-run] [--yes] ...`
+(or `python -m scripts.cleanup_batch_folders ...`).
 
 Dry run by default: prints what would be deleted. Exits 1 on errors, 2 on bad configuration.
 """
@@ -6,14 +7,17 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
-from dotenv import load_dotenv
+if __package__ in (None, ""):  # run by path: make the project importable as it is with -m
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.config import ConfigError, load_settings
-from app.db.connection import connect
-from app.db.migrator import migrate
-from app.services import batch_cleanup
-from app.services.backends import build_object_store
+from dotenv import load_dotenv  # noqa: E402
+
+from app.config import ConfigError, load_settings  # noqa: E402
+from app.db import connect, migrate  # noqa: E402
+from app.services.backends import build_object_store  # noqa: E402
+from app.services.batch import cleanup  # noqa: E402
 
 
 def _size(num: int) -> str:
@@ -25,7 +29,7 @@ def _size(num: int) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m scripts.cleanup_batch_folders",
+    parser = argparse.ArgumentParser(prog="cleanup_batch_folders",
                                      description="Delete staging and output folders of fully ingested batch jobs.")
     parser.add_argument("--no-dry-run", action="store_true", help="really delete (default: only report)")
     parser.add_argument("--older-than-days", type=float, default=None, help="only jobs finished before N days ago")
@@ -46,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         migrate(conn)
         store = build_object_store(settings)
         options = {"include_failed": args.include_failed, "older_than_days": args.older_than_days}
-        preview = batch_cleanup.cleanup(conn, store, dry_run=True, **options)
+        preview = cleanup.cleanup(conn, store, dry_run=True, **options)
         print(f"{preview.jobs_cleaned} job(s) to clean: {preview.objects_deleted} object(s), "
               f"{_size(preview.bytes_freed)}")
         report = preview
@@ -58,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
                 if input("Delete them? [y/N] ").strip().lower() not in {"y", "yes"}:
                     print("Nothing deleted.")
                     return 0
-            report = batch_cleanup.cleanup(conn, store, dry_run=False, **options)
+            report = cleanup.cleanup(conn, store, dry_run=False, **options)
             print(f"Deleted {report.objects_deleted} object(s) from {report.jobs_cleaned} job(s), "
                   f"freed {_size(report.bytes_freed)}")
         elif not args.no_dry_run:

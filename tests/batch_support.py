@@ -10,10 +10,10 @@ import pytest
 
 from app import create_app
 from app.db import batches as batches_db
-from app.db.connection import connect
+from app.db import connect
 from app.services.batch.process import process_batches_once
 from conftest import SAMPLE_IMAGES, SAMPLE_MEDIA, SAMPLE_VIDEOS
-from helpers import import_folder, wait_for_job
+from helpers import import_folder, wait_for_task, wait_for_task_row
 
 
 @dataclass(frozen=True)
@@ -47,14 +47,15 @@ def _build_template(tmp_path_factory) -> Template:
     data.mkdir()
     app = create_app({"DATA_DIR": str(data), "LIBRARY_ROOTS": (root / "library", data), "PROXY_WORKERS": 2,
                       "BATCH_POLLER_ENABLED": False, "LOG_LEVEL": "warning"})
+    app.extensions["services"].tasks.start()
     try:
         client = app.test_client()
         job = import_folder(client, library)
         assert job["status"] == "SUCCEEDED", job
-        proxies = wait_for_job(client, job["result"]["proxies_job_id"])
+        proxies = wait_for_task(client, job["result"]["proxies_task_id"])
         assert proxies["status"] == "SUCCEEDED", proxies
     finally:
-        app.extensions["jobs"].stop(timeout=30)
+        app.extensions["services"].tasks.stop(timeout=30)
     return Template(data=data, library=library)
 
 
@@ -63,39 +64,24 @@ def copy_template(template: Template, target: Path) -> Path:
     return target
 
 
-class RecordingJobs:
-    """A stand-in JobRunner that records submissions without running anything."""
-
-    def __init__(self) -> None:
-        self.submitted: list[tuple[str, dict]] = []
-
-    def submit(self, conn, kind: str, params: dict) -> str:
-        self.submitted.append((kind, params))
-        return f"job-{len(self.submitted)}"
-
-    def cancel(self, conn, job_id: str) -> None:
-        pass
-
-
-def wait_jobs(app, batch: dict[str, Any]) -> None:
-    """Wait for the submission's staging and on-demand jobs."""
-    runner = app.extensions["jobs"]
-    for job_id in (batch.get("stage_job_id"), batch["on_demand"]["job_id"]):
-        if job_id:
-            row = runner.wait(job_id, timeout=120)
+def wait_tasks(app, batch: dict[str, Any]) -> None:
+    """Wait for the submission's staging and on-demand tasks."""
+    for task_id in (batch.get("stage_task_id"), batch["on_demand"]["task_id"]):
+        if task_id:
+            row = wait_for_task_row(app, task_id)
             assert row["status"] == "SUCCEEDED", dict(row)
 
 
 def settle(app, conn, batch_id: int, *, rounds: int = 6) -> dict[str, Any]:
     """Drive submit -> engine -> refresh -> ingest until the submission is terminal (local engine)."""
-    services = app.extensions["analysis"]
+    services = app.extensions["services"]
     outcome: dict[str, Any] = {}
     for _ in range(rounds):
         outcome = process_batches_once(conn, services, force=True)
         assert outcome["errors"] == [], outcome
         if batches_db.get_batch(conn, batch_id)["status"] in batches_db.BATCH_TERMINAL:
             return outcome
-        services.backend.run_pending()
+        services.backend.run_once()
     raise AssertionError(f"batch {batch_id} not finished: {outcome}")
 
 

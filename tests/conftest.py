@@ -41,9 +41,11 @@ def app_config(data_dir: Path, library_root: Path) -> dict:
 
 @pytest.fixture
 def app(app_config: dict):
+    """The app with its task runner started, as the server runs it (the poller and engine stay off)."""
     application = create_app(app_config)
+    application.extensions["services"].tasks.start()
     yield application
-    application.extensions["jobs"].stop(timeout=30)
+    application.extensions["services"].tasks.stop(timeout=30)
 
 
 @pytest.fixture

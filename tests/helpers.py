@@ -1,4 +1,4 @@
-"""Test helpers: waiting for background jobs through the API, a fake AWS environment."""
+"""Test helpers: waiting for background tasks through the API, a fake AWS environment."""
 from __future__ import annotations
 
 import time
@@ -7,17 +7,17 @@ from pathlib import Path
 import pytest
 
 
-def wait_for_job(client, job_id: str, timeout: float = 120.0) -> dict:
-    """Poll the jobs API until the job is terminal; fail the test on timeout."""
+def wait_for_task(client, task_id: str, timeout: float = 120.0) -> dict:
+    """Poll the tasks API until the task is terminal; fail the test on timeout."""
     deadline = time.monotonic() + timeout
     while True:
-        response = client.get(f"/api/jobs/{job_id}")
+        response = client.get(f"/api/tasks/{task_id}")
         assert response.status_code == 200, response.get_json()
-        job = response.get_json()
-        if job["status"] in {"SUCCEEDED", "FAILED", "CANCELLED"}:
-            return job
+        task = response.get_json()
+        if task["status"] in {"SUCCEEDED", "FAILED", "CANCELLED"}:
+            return task
         if time.monotonic() > deadline:
-            pytest.fail(f"job {job_id} still {job['status']} after {timeout}s: {job}")
+            pytest.fail(f"task {task_id} still {task['status']} after {timeout}s: {task}")
         time.sleep(0.05)
 
 
@@ -37,4 +37,23 @@ def fake_aws_env(mp: pytest.MonkeyPatch, folder: Path, *, secret: str = "fake-se
 def import_folder(client, folder: Path, **extra) -> dict:
     response = client.post("/api/files/import-directory", json={"path": str(folder), **extra})
     assert response.status_code == 202, response.get_json()
-    return wait_for_job(client, response.get_json()["job_id"])
+    return wait_for_task(client, response.get_json()["task_id"])
+
+
+def wait_for_task_row(app, task_id: str, timeout: float = 120.0):
+    """Wait for a task run by the app's task runner to end; its row."""
+    from app.db import connect
+    from app.db import tasks as tasks_db
+
+    conn = connect(app.config["SETTINGS"].DATABASE_PATH)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            row = tasks_db.get_task(conn, task_id)
+            if row is not None and row["status"] in tasks_db.TERMINAL_STATUSES:
+                return row
+            if time.monotonic() > deadline:
+                pytest.fail(f"task {task_id} still {row['status'] if row else 'missing'} after {timeout}s")
+            time.sleep(0.05)
+    finally:
+        conn.close()

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from helpers import import_folder, wait_for_job
+from helpers import import_folder, wait_for_task
 
 
 @pytest.fixture
@@ -82,7 +82,7 @@ def test_on_demand_analysis_stores_every_type_per_file(client, library):
     response = client.post("/api/nova/analyze", json={"file_ids": ids, "analysis_types": ["combined"],
                                                       "options": {"summary_depth": "brief"}})
     assert response.status_code == 202, response.get_json()
-    job = wait_for_job(client, response.get_json()["job_id"], timeout=180)
+    job = wait_for_task(client, response.get_json()["task_id"], timeout=180)
     assert job["status"] == "SUCCEEDED" and job["counters"]["completed"] == 2, job
 
     runs = client.get(f"/api/files/{ids[0]}/analyses").get_json()["items"]
@@ -114,7 +114,7 @@ def test_analysis_of_a_file_that_cannot_be_read_fails_with_a_reason(client, libr
     import_folder(client, folder, generate_proxies=False)
     (item,) = client.get("/api/files?status=failed").get_json()["items"]
     response = client.post("/api/nova/analyze", json={"file_ids": [item["id"]], "analysis_types": ["summary"]})
-    job = wait_for_job(client, response.get_json()["job_id"])
+    job = wait_for_task(client, response.get_json()["task_id"])
     assert job["counters"]["failed"] == 1
     (run,) = client.get(f"/api/files/{item['id']}/analyses").get_json()["items"]
     assert run["status"] == "FAILED" and run["error"]["code"] == "unreadable_file"

@@ -12,10 +12,11 @@ from botocore.stub import ANY, Stubber
 from moto import mock_aws
 
 from app.db import batches as batches_db
-from app.inference.local_analyzer import LocalAnalyzer
-from app.services.batch.common import utc
+from app.db import chunks as chunks_db
+from app.inference.local.analyzer import LocalAnalyzer
+from app.utils.clock import utc
 from app.services.batch.process import process_batches_once
-from batch_support import copy_template, db, results_by_file, seeded_template, wait_jobs  # noqa: F401
+from batch_support import copy_template, db, results_by_file, seeded_template, wait_tasks  # noqa: F401
 from helpers import fake_aws_env
 
 BUCKET = "media-batch-test"
@@ -49,7 +50,7 @@ def app_config(app_config, aws):
 
 @pytest.fixture
 def services(app):
-    return app.extensions["analysis"]
+    return app.extensions["services"]
 
 
 @pytest.fixture
@@ -74,7 +75,7 @@ def submit_short_videos(app, client) -> dict:
                                                     "analysis_types": ["combined"]})
     assert response.status_code == 201, response.get_json()
     batch = response.get_json()
-    wait_jobs(app, batch)
+    wait_tasks(app, batch)
     return batch
 
 
@@ -137,7 +138,7 @@ def write_bedrock_output(services, chunk, tmp_path: Path, *, fail_name: str | No
 def test_a_partially_completed_job_on_aws_is_staged_submitted_tracked_and_ingested(
         app, client, conn, services, bedrock, tmp_path):
     batch = submit_short_videos(app, client)
-    chunk = batches_db.list_chunks(conn, batch["id"])[0]
+    chunk = chunks_db.list_chunks(conn, batch["id"])[0]
     assert chunk["status"] == "QUEUED"
     s3 = services.store.client
     listed = s3.list_objects_v2(Bucket=BUCKET, Prefix=chunk["staging_folder"])["Contents"]
@@ -147,7 +148,7 @@ def test_a_partially_completed_job_on_aws_is_staged_submitted_tracked_and_ingest
 
     expect_create(bedrock, chunk, services)
     assert process_batches_once(conn, services, force=True)["submit"]["submitted"] == 1
-    chunk = batches_db.get_chunk(conn, chunk["id"])
+    chunk = chunks_db.get_chunk(conn, chunk["id"])
     assert (chunk["status"], chunk["job_arn"], chunk["job_id"]) == ("SUBMITTED", JOB_ARN, JOB_ID)
     bedrock.assert_no_pending_responses()
 
@@ -156,7 +157,7 @@ def test_a_partially_completed_job_on_aws_is_staged_submitted_tracked_and_ingest
                                                                      errorRecordCount=0),
                          expected_params={"jobIdentifier": JOB_ARN})
     process_batches_once(conn, services, force=True)
-    chunk = batches_db.get_chunk(conn, chunk["id"])
+    chunk = chunks_db.get_chunk(conn, chunk["id"])
     assert (chunk["status"], chunk["provider_status"], chunk["records_processed"]) == ("IN_PROGRESS", "InProgress", 1)
     assert chunk["expires_at"].startswith("2026-11-28T12:00:00")
 
@@ -169,7 +170,7 @@ def test_a_partially_completed_job_on_aws_is_staged_submitted_tracked_and_ingest
     process_batches_once(conn, services, force=True)
     bedrock.assert_no_pending_responses()
 
-    chunk = batches_db.get_chunk(conn, chunk["id"])
+    chunk = chunks_db.get_chunk(conn, chunk["id"])
     assert (chunk["status"], chunk["provider_status"]) == ("PARTIAL", "PartiallyCompleted")
     assert (chunk["records_succeeded"], chunk["records_failed"]) == (1, 1)
     assert chunk["failure_message"] == "1 of 2 records failed"
@@ -186,11 +187,11 @@ def test_a_partially_completed_job_on_aws_is_staged_submitted_tracked_and_ingest
 def test_a_create_call_that_timed_out_is_healed_by_name_lookup_without_a_second_job(
         app, client, conn, services, bedrock, tmp_path):
     batch = submit_short_videos(app, client)
-    chunk = batches_db.list_chunks(conn, batch["id"])[0]
+    chunk = chunks_db.list_chunks(conn, batch["id"])[0]
     bedrock.add_client_error("create_model_invocation_job", service_error_code="InternalServerException",
                              service_message="request timed out", http_status_code=500)
     assert process_batches_once(conn, services, force=True)["submit"]["deferred"] == 1
-    chunk = batches_db.get_chunk(conn, chunk["id"])
+    chunk = chunks_db.get_chunk(conn, chunk["id"])
     assert chunk["status"] == "QUEUED" and chunk["create_uncertain"] == 1
 
     # The job was created after all: the next attempt finds it by name and token instead of creating.
@@ -199,7 +200,7 @@ def test_a_create_call_that_timed_out_is_healed_by_name_lookup_without_a_second_
         expected_params={"nameContains": chunk["job_name"], "sortBy": "CreationTime", "sortOrder": "Descending",
                          "submitTimeAfter": ANY, "maxResults": 1000})
     assert process_batches_once(conn, services, force=True)["submit"]["healed"] == 1
-    chunk = batches_db.get_chunk(conn, chunk["id"])
+    chunk = chunks_db.get_chunk(conn, chunk["id"])
     assert (chunk["status"], chunk["job_arn"], chunk["provider_status"]) == ("SUBMITTED", JOB_ARN, "Scheduled")
 
     write_bedrock_output(services, chunk, tmp_path)
@@ -207,26 +208,26 @@ def test_a_create_call_that_timed_out_is_healed_by_name_lookup_without_a_second_
                          expected_params={"jobIdentifier": JOB_ARN})
     process_batches_once(conn, services, force=True)
     bedrock.assert_no_pending_responses()  # exactly one create, one lookup and one status call
-    assert batches_db.get_chunk(conn, chunk["id"])["status"] == "COMPLETED"
+    assert chunks_db.get_chunk(conn, chunk["id"])["status"] == "COMPLETED"
     assert client.get(f"/api/batch/{batch['id']}").get_json()["status"] == "COMPLETED"
 
 
 def test_throttling_on_create_leaves_the_chunk_queued_and_the_retry_creates_it(
         app, client, conn, services, bedrock):
     batch = submit_short_videos(app, client)
-    chunk = batches_db.list_chunks(conn, batch["id"])[0]
+    chunk = chunks_db.list_chunks(conn, batch["id"])[0]
     bedrock.add_client_error("create_model_invocation_job", service_error_code="ThrottlingException",
                              service_message="Too many requests", http_status_code=429)
     now = utc()
     assert process_batches_once(conn, services, now=now)["submit"]["deferred"] == 1
-    chunk = batches_db.get_chunk(conn, chunk["id"])
+    chunk = chunks_db.get_chunk(conn, chunk["id"])
     assert (chunk["status"], chunk["create_uncertain"], chunk["submit_attempts"]) == ("QUEUED", 0, 1)
     assert "ThrottlingException" in chunk["last_error"]
 
     expect_create(bedrock, chunk, services)  # no lookup first: a throttled call created nothing
     assert process_batches_once(conn, services, now=now + timedelta(minutes=5))["submit"]["submitted"] == 1
     bedrock.assert_no_pending_responses()
-    assert batches_db.get_chunk(conn, chunk["id"])["status"] == "SUBMITTED"
+    assert chunks_db.get_chunk(conn, chunk["id"])["status"] == "SUBMITTED"
 
 
 def test_a_permanent_create_error_fails_the_chunk_and_its_runs_with_the_reason(app, client, conn, services, bedrock):
@@ -234,7 +235,7 @@ def test_a_permanent_create_error_fails_the_chunk_and_its_runs_with_the_reason(a
     bedrock.add_client_error("create_model_invocation_job", service_error_code="AccessDeniedException",
                              service_message="not authorized to perform: iam:PassRole", http_status_code=403)
     assert process_batches_once(conn, services, force=True)["submit"]["failed"] == 1
-    chunk = batches_db.list_chunks(conn, batch["id"])[0]
+    chunk = chunks_db.list_chunks(conn, batch["id"])[0]
     assert chunk["status"] == "FAILED" and "iam:PassRole" in chunk["failure_message"]
     shown = client.get(f"/api/batch/{batch['id']}").get_json()
     assert shown["status"] == "FAILED"
@@ -243,7 +244,7 @@ def test_a_permanent_create_error_fails_the_chunk_and_its_runs_with_the_reason(a
 
 def test_get_batch_reads_the_database_only(app, client, conn, services, bedrock):
     batch = submit_short_videos(app, client)
-    expect_create(bedrock, batches_db.list_chunks(conn, batch["id"])[0], services)
+    expect_create(bedrock, chunks_db.list_chunks(conn, batch["id"])[0], services)
     process_batches_once(conn, services, force=True)
     # Nothing is queued on the stubber: any AWS call from these reads would raise.
     assert client.get(f"/api/batch/{batch['id']}").status_code == 200

@@ -6,15 +6,15 @@ from datetime import timedelta
 
 import pytest
 
-from app.db.connection import connect
-from app.utils.timeutil import now_iso, utcnow
+from app.db import connect
+from app.utils.clock import iso, utcnow
 
 
 def _seed(app, *, status: str, index: int, fetched: bool = True, finished_days_ago: float = 0) -> dict:
     """A chunk row plus its staging and output objects in the app's object store."""
-    store = app.extensions["analysis"].store
+    store = app.extensions["services"].store
     conn = connect(app.config["SETTINGS"].DATABASE_PATH)
-    stamp = now_iso()
+    stamp = iso()
     finished = (utcnow() - timedelta(days=finished_days_ago)).isoformat()
     batch_id = conn.execute(
         "INSERT INTO batches (model_key, model_id, mode, analysis_types, created_at, updated_at)"
@@ -22,7 +22,7 @@ def _seed(app, *, status: str, index: int, fetched: bool = True, finished_days_a
     folder = f"nova_batch/job_20261125_120000_{index:03d}"
     output = f"nova_batch_output/job_20261125_120000_{index:03d}"
     chunk_id = conn.execute(
-        "INSERT INTO bedrock_batch_jobs (batch_id, chunk_index, total_chunks, status, model_id, job_name,"
+        "INSERT INTO chunks (batch_id, chunk_index, total_chunks, status, model_id, job_name,"
         " client_token, job_arn, staging_folder, manifest_key, output_prefix, created_at, updated_at,"
         " completed_at, results_fetched_at) VALUES (?, 0, 1, ?, 'm', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (batch_id, status, f"job{index}", f"token{index}", f"arn{index}", folder + "/", folder + "/manifest.jsonl",
@@ -35,14 +35,14 @@ def _seed(app, *, status: str, index: int, fetched: bool = True, finished_days_a
 
 
 def _keys(app) -> list[str]:
-    return [info.key for info in app.extensions["analysis"].store.list("")]
+    return [info.key for info in app.extensions["services"].store.list("")]
 
 
 def test_dry_run_reports_exactly_what_a_real_run_deletes(app, client):
     done = _seed(app, status="COMPLETED", index=1)
     running = _seed(app, status="IN_PROGRESS", index=2, fetched=False)
     failed = _seed(app, status="FAILED", index=3, fetched=False)
-    app.extensions["analysis"].store.put_bytes("media/1/proxy.mp4", b"keep me")
+    app.extensions["services"].store.put_bytes("media/1/proxy.mp4", b"keep me")
 
     storage = client.get("/reports/api/storage/batch").get_json()
     assert storage["batch_folders"]["count"] == 3

@@ -10,14 +10,15 @@ from datetime import timedelta
 import pytest
 
 from app.db import batches as batches_db
+from app.db import chunks as chunks_db
 from app.inference.base import ThrottlingError, validate_batch_s3_uri
 from app.services.batch import ingest, submit
-from app.services.batch.common import utc
+from app.utils.clock import utc
 from app.services.batch.ingest import ingest_chunk
 from app.services.batch.process import process_batches_once
 from app.services.batch.tracking import refresh_active_chunks
 from app.storage import FaultyObjectStore
-from batch_support import copy_template, db, results_by_file, seeded_template, settle, wait_jobs  # noqa: F401
+from batch_support import copy_template, db, results_by_file, seeded_template, settle, wait_tasks  # noqa: F401
 from conftest import SAMPLE_MEDIA
 from helpers import import_folder
 
@@ -43,7 +44,7 @@ def conn(app):
 
 @pytest.fixture
 def services(app):
-    return app.extensions["analysis"]
+    return app.extensions["services"]
 
 
 def submit_videos(client, **extra) -> dict:
@@ -55,7 +56,7 @@ def submit_videos(client, **extra) -> dict:
 
 def staged(app, client, **extra) -> dict:
     batch = submit_videos(client, **extra)
-    wait_jobs(app, batch)
+    wait_tasks(app, batch)
     return batch
 
 
@@ -63,13 +64,13 @@ def finished_job(app, client, conn, services) -> dict:
     """A staged submission whose one batch job has finished: its chunk is FETCHING, the output unread."""
     batch = staged(app, client)
     process_batches_once(conn, services, force=True)
-    services.backend.run_pending()
-    refresh_active_chunks(conn, services, force=True)
+    services.backend.run_once()
+    refresh_active_chunks(conn, services, utc(), force=True)
     return batch
 
 
 def only_chunk(conn, batch_id: int):
-    chunks = batches_db.list_chunks(conn, batch_id)
+    chunks = chunks_db.list_chunks(conn, batch_id)
     assert len(chunks) == 1
     return chunks[0]
 
@@ -95,7 +96,7 @@ def test_auto_submission_runs_videos_as_a_batch_job_and_images_on_demand(app, cl
     assert [c["status"] for c in batch["chunks"]] == ["STAGING"]
     # Every file left "not analysed" at once (the images' on-demand job may already have finished some).
     assert client.get("/api/files?analysis=none").get_json()["summary"]["count"] == 0
-    wait_jobs(app, batch)
+    wait_tasks(app, batch)
 
     chunk = only_chunk(conn, batch["id"])
     assert chunk["status"] == "QUEUED" and chunk["records_total"] == 3
@@ -143,7 +144,7 @@ def test_a_finished_job_is_fetching_not_completed_until_ingestion_stored_every_r
     real_store = ingest.store_model_output
 
     def watching(conn_, run, *args, **kwargs):
-        seen_statuses.append(batches_db.get_chunk(conn_, run["chunk_id"])["status"])
+        seen_statuses.append(chunks_db.get_chunk(conn_, run["chunk_id"])["status"])
         return real_store(conn_, run, *args, **kwargs)
 
     monkeypatch = pytest.MonkeyPatch()
@@ -168,7 +169,7 @@ def test_an_interrupted_read_keeps_the_chunk_fetching_with_what_was_stored(app, 
     outcome = ingest_chunk(conn, replace(services, store=faulty), chunk["id"])
 
     assert outcome["outcome"] == "retrying"
-    chunk = batches_db.get_chunk(conn, chunk["id"])
+    chunk = chunks_db.get_chunk(conn, chunk["id"])
     assert chunk["status"] == "FETCHING" and chunk["results_fetch_attempts"] == 1
     assert "stopped after" in chunk["last_error"] and chunk["claimed_by"] is None
     statuses = [r[0] for r in conn.execute(
@@ -179,7 +180,7 @@ def test_an_interrupted_read_keeps_the_chunk_fetching_with_what_was_stored(app, 
 
     later = utc() + timedelta(hours=1)
     process_batches_once(conn, services, now=later)
-    assert batches_db.get_chunk(conn, chunk["id"])["status"] == "COMPLETED"
+    assert chunks_db.get_chunk(conn, chunk["id"])["status"] == "COMPLETED"
     assert batches_db.get_batch(conn, batch["id"])["status"] == "COMPLETED"
 
 
@@ -202,7 +203,7 @@ def test_error_lines_fail_only_their_file_and_the_job_is_partially_completed(app
     chunk = only_chunk(conn, batch["id"])
     victim = next(o.key for o in services.store.list(chunk["staging_folder"] + "files/") if "car" in o.key)
     services.store.delete_many([victim])  # the engine now answers that record with an error line
-    services.backend.run_pending()
+    services.backend.run_once()
     process_batches_once(conn, services, force=True)
 
     chunk = only_chunk(conn, batch["id"])
@@ -225,7 +226,7 @@ def test_error_lines_fail_only_their_file_and_the_job_is_partially_completed(app
     retried = retry.get_json()
     assert retried["retry_of"] == batch["id"] and retried["records_total"] == 1
     assert [f["name"] for f in retried["files"]] == ["car-detection.mp4"]
-    wait_jobs(app, retried)
+    wait_tasks(app, retried)
     settle(app, conn, retried["id"])
     assert client.get(f"/api/batch/{retried['id']}").get_json()["status"] == "COMPLETED"
     assert client.get("/api/files?analysis=completed&media_type=video").get_json()["summary"]["count"] == 3
@@ -254,7 +255,7 @@ def test_missing_records_and_a_truncated_output_file_fail_only_those_records(app
     assert results["bottle-detection.mp4"] == [("combined", "COMPLETED", None)]
     assert results["car-detection.mp4"] == [("combined", "FAILED", "missing_output")]
     assert results["one-by-one-person-detection.mp4"] == [("combined", "FAILED", "unparsable_output")]
-    chunk = batches_db.get_chunk(conn, chunk["id"])
+    chunk = chunks_db.get_chunk(conn, chunk["id"])
     assert chunk["status"] == "PARTIAL"
     stats = json.loads(chunk["ingest_stats"])
     assert stats["unparsable_lines"] == 1 and stats["missing_records"] == 1 and stats["stored"] == 1
@@ -293,7 +294,7 @@ def test_ingesting_the_same_output_twice_leaves_the_same_rows(app, client, conn,
         return [tuple(r) for r in results], [tuple(r) for r in runs]
 
     before = snapshot()
-    conn.execute("UPDATE bedrock_batch_jobs SET status = 'FETCHING' WHERE id = ?", (chunk["id"],))
+    conn.execute("UPDATE chunks SET status = 'FETCHING' WHERE id = ?", (chunk["id"],))
     outcome = ingest_chunk(conn, services, chunk["id"])
     assert outcome["status"] == "COMPLETED"
     assert outcome["stats"]["already_stored"] == 3 and outcome["stats"]["stored"] == 0
@@ -365,9 +366,9 @@ def test_a_refused_chunk_fails_alone_and_the_others_still_run(app, client, conn,
     narrow = replace(services, settings=settings)
     from app.services.batch.submission import create_submission
 
-    batch = create_submission(conn, narrow, app.extensions["jobs"],
+    batch = create_submission(conn, narrow,
                               {"filter": {"media_type": "video"}, "analysis_types": ["combined"], "mode": "batch"})
-    wait_jobs(app, batch)
+    wait_tasks(app, batch)
     assert len(batch["chunks"]) == 3
     real_create = services.backend.create_batch_job
     refused = batch["chunks"][1]["job_name"]
@@ -379,9 +380,9 @@ def test_a_refused_chunk_fails_alone_and_the_others_still_run(app, client, conn,
 
     monkeypatch.setattr(services.backend, "create_batch_job", refuse_one)
     settle(app, conn, batch["id"])
-    statuses = [c["status"] for c in batches_db.list_chunks(conn, batch["id"])]
+    statuses = [c["status"] for c in chunks_db.list_chunks(conn, batch["id"])]
     assert statuses == ["COMPLETED", "FAILED", "COMPLETED"]
-    failed = batches_db.list_chunks(conn, batch["id"])[1]
+    failed = chunks_db.list_chunks(conn, batch["id"])[1]
     assert "bad input" in failed["failure_message"]
     assert batches_db.get_batch(conn, batch["id"])["status"] == "PARTIAL"
 
@@ -391,22 +392,22 @@ def test_no_more_than_the_concurrent_job_limit_run_at_once(app, client, conn, se
     narrow = replace(services, settings=settings)
     from app.services.batch.submission import create_submission
 
-    batch = create_submission(conn, narrow, app.extensions["jobs"],
+    batch = create_submission(conn, narrow,
                               {"filter": {"media_type": "video"}, "analysis_types": ["combined"], "mode": "batch"})
-    wait_jobs(app, batch)
+    wait_tasks(app, batch)
     first = process_batches_once(conn, narrow, force=True)
     assert first["submit"]["submitted"] == 1 and first["submit"]["waiting_for_slot"] == 2
-    assert [c["status"] for c in batches_db.list_chunks(conn, batch["id"])] == ["SUBMITTED", "QUEUED", "QUEUED"]
+    assert [c["status"] for c in chunks_db.list_chunks(conn, batch["id"])] == ["SUBMITTED", "QUEUED", "QUEUED"]
     seen_running = []
     for _ in range(8):
-        narrow.backend.run_pending()
+        narrow.backend.run_once()
         process_batches_once(conn, narrow, force=True)
-        chunks = batches_db.list_chunks(conn, batch["id"])
+        chunks = chunks_db.list_chunks(conn, batch["id"])
         seen_running.append(sum(c["status"] in ("SUBMITTED", "IN_PROGRESS") for c in chunks))
         if all(c["status"] == "COMPLETED" for c in chunks):
             break
     assert max(seen_running) <= 1
-    assert [c["status"] for c in batches_db.list_chunks(conn, batch["id"])] == ["COMPLETED"] * 3
+    assert [c["status"] for c in chunks_db.list_chunks(conn, batch["id"])] == ["COMPLETED"] * 3
 
 
 def test_hostile_file_names_stage_under_safe_keys_and_complete(app, client, conn, services, library_root):
@@ -417,7 +418,7 @@ def test_hostile_file_names_stage_under_safe_keys_and_complete(app, client, conn
         shutil.copy2(SAMPLE_MEDIA / "bottle-detection.mp4", folder / name)
     import_folder(client, folder, generate_proxies=False)
     batch = submit_videos(client, filter={"directory": str(folder)})
-    wait_jobs(app, batch)
+    wait_tasks(app, batch)
     chunk = only_chunk(conn, batch["id"])
     keys = [o.key for o in services.store.list(chunk["staging_folder"] + "files/")]
     assert len(keys) == 2
@@ -462,7 +463,7 @@ def test_cancel_stops_running_jobs_and_stores_what_was_produced(app, client, con
     response = client.post(f"/api/batch/{batch['id']}/cancel", json={})
     assert response.status_code == 200
     assert response.get_json()["cancel_requested"] is True
-    services.backend.run_pending()
+    services.backend.run_once()
     process_batches_once(conn, services, force=True)
     chunk = only_chunk(conn, batch["id"])
     assert chunk["provider_status"] == "Stopped"
@@ -489,7 +490,7 @@ def test_batch_mode_below_the_minimum_is_refused_with_422(app, client, conn, ser
     from app.services.batch.submission import create_submission
 
     with pytest.raises(Unprocessable) as info:
-        create_submission(conn, narrow, app.extensions["jobs"],
+        create_submission(conn, narrow,
                           {"filter": {"media_type": "video"}, "analysis_types": ["combined"], "mode": "batch"})
     assert info.value.details == {"minimum": 100, "records": 3, "chunk": 0}
     assert batches_db.count_batches(conn) == 0
@@ -498,8 +499,8 @@ def test_batch_mode_below_the_minimum_is_refused_with_422(app, client, conn, ser
 def test_the_list_shows_submissions_newest_first_with_counts(app, client, conn):
     first = submit_videos(client)
     second = client.post("/api/batch/nova", json={"filter": {"media_type": "image"}, "mode": "on_demand"}).get_json()
-    wait_jobs(app, first)
-    wait_jobs(app, second)
+    wait_tasks(app, first)
+    wait_tasks(app, second)
     listing = client.get("/api/batch").get_json()
     assert [item["id"] for item in listing["items"]] == [second["id"], first["id"]]
     assert listing["items"][1]["chunks_total"] == 1 and listing["items"][1]["files_total"] == 3
@@ -547,7 +548,7 @@ def test_a_job_where_every_record_failed_ends_failed_with_the_reasons(app, clien
     process_batches_once(conn, services, force=True)
     chunk = only_chunk(conn, batch["id"])
     services.store.delete_many([o.key for o in services.store.list(chunk["staging_folder"] + "files/")])
-    services.backend.run_pending()
+    services.backend.run_once()
     process_batches_once(conn, services, force=True)
     chunk = only_chunk(conn, batch["id"])
     assert (chunk["provider_status"], chunk["status"]) == ("Failed", "FAILED")
@@ -559,7 +560,7 @@ def test_a_job_where_every_record_failed_ends_failed_with_the_reasons(app, clien
 def test_an_expired_job_fails_its_records_as_expired(app, client, conn, services):
     batch = staged(app, client)
     process_batches_once(conn, services, force=True)
-    services.backend.run_pending(now=utc() + timedelta(hours=200))  # never started within its timeout
+    services.backend.run_once(now=utc() + timedelta(hours=200))  # never started within its timeout
     process_batches_once(conn, services, force=True)
     chunk = only_chunk(conn, batch["id"])
     assert (chunk["provider_status"], chunk["status"]) == ("Expired", "FAILED")
@@ -572,9 +573,9 @@ def test_images_go_through_batch_jobs_by_s3_uri_when_enabled(app, client, conn, 
     images = replace(services, settings=replace(services.settings, BATCH_IMAGES=True))
     from app.services.batch.submission import create_submission
 
-    batch = create_submission(conn, images, app.extensions["jobs"],
+    batch = create_submission(conn, images,
                               {"filter": {"media_type": "image"}, "analysis_types": ["combined"], "mode": "batch"})
-    wait_jobs(app, batch)
+    wait_tasks(app, batch)
     chunk = only_chunk(conn, batch["id"])
     assert chunk["records_total"] == 16  # 4 images x 4 image types
     media = [o.key for o in services.store.list(chunk["staging_folder"] + "files/")]

@@ -1,6 +1,7 @@
 """Planning and submission rows without media: chunk splits, folders, names and the batch minimum."""
 from __future__ import annotations
 
+import json
 import sqlite3
 from datetime import datetime, timezone
 
@@ -8,16 +9,18 @@ import pytest
 
 from app.config import load_settings
 from app.db import batches as batches_db
-from app.db.connection import connect
+from app.db import chunks as chunks_db
+from app.db import connect
+from app.db import tasks as tasks_db
 from app.db.migrator import migrate
 from app.errors import Unprocessable
 from app.inference.base import validate_batch_s3_uri, validate_client_token, validate_job_name
 from app.nova.catalog import load_catalog
-from app.services.analysis import Services
+from app.services.context import Services
 from app.services.batch.submission import submit_plan
 from app.services.planning import plan_analysis
 from app.storage import LocalObjectStore
-from batch_support import RecordingJobs
+from app.services.tasks import TaskRunner
 
 NOW = datetime(2026, 11, 25, 15, 30, 0, tzinfo=timezone.utc)
 
@@ -107,21 +110,25 @@ def insert_videos(conn: sqlite3.Connection, count: int) -> list:
 def services_for(tmp_path, catalog, **overrides) -> Services:
     settings = settings_for(tmp_path, **overrides)
     store = LocalObjectStore(tmp_path / "objects", settings.S3_BUCKET_NAME)
-    return Services(settings=settings, store=store, backend=None, catalog=catalog)
+    tasks = TaskRunner(settings.DATABASE_PATH)  # never started: tasks are only recorded
+    for kind in ("batch_stage", "analyze"):
+        tasks.register(kind, lambda ctx, params: None)
+    return Services(settings=settings, store=store, backend=None, catalog=catalog, tasks=tasks)
 
 
 def test_a_301_file_submission_records_three_chunks_with_valid_names_and_folders(tmp_path, catalog, conn):
     services = services_for(tmp_path, catalog, LOCAL_BATCH_MIN_RECORDS=1)
     rows = insert_videos(conn, 301)
-    jobs = RecordingJobs()
-    batch = submit_plan(conn, services, jobs, rows=rows, model=catalog.get("local-analyzer"), types=["combined"],
+    batch = submit_plan(conn, services, rows=rows, model=catalog.get("local-analyzer"), types=["combined"],
                         options={}, mode="batch", now=NOW)
     assert [c["files"] for c in batch["chunks"]] == [150, 150, 1]
     assert [c["status"] for c in batch["chunks"]] == ["STAGING"] * 3
     assert [c["staging_folder"] for c in batch["chunks"]] == [
         f"nova_batch/job_20261125_153000_{n:03d}/" for n in (1, 2, 3)]
-    assert jobs.submitted == [("batch_stage", {"batch_id": batch["id"]})]
-    for chunk in batches_db.list_chunks(conn, batch["id"]):
+    recorded = [(t["kind"], json.loads(t["params"])) for t in tasks_db.list_tasks(conn)]
+    assert recorded == [("batch_stage", {"batch_id": batch["id"]})]
+    assert batch["stage_task_id"] == tasks_db.list_tasks(conn)[0]["id"]
+    for chunk in chunks_db.list_chunks(conn, batch["id"]):
         validate_job_name(chunk["job_name"])
         validate_client_token(chunk["client_token"])
         validate_batch_s3_uri(f"s3://{services.store.bucket}/{chunk['staging_folder']}")
@@ -137,15 +144,15 @@ def test_two_submissions_in_the_same_second_get_distinct_folders_names_and_token
     services = services_for(tmp_path, catalog, LOCAL_BATCH_MIN_RECORDS=1, BATCH_MAX_FILES=2)
     rows = insert_videos(conn, 3)
     model = catalog.get("local-analyzer")
-    first = submit_plan(conn, services, RecordingJobs(), rows=rows, model=model, types=["combined"], options={},
+    first = submit_plan(conn, services, rows=rows, model=model, types=["combined"], options={},
                         mode="batch", now=NOW)
-    second = submit_plan(conn, services, RecordingJobs(), rows=rows, model=model, types=["combined"], options={},
+    second = submit_plan(conn, services, rows=rows, model=model, types=["combined"], options={},
                          mode="batch", now=NOW)
     chunks = first["chunks"] + second["chunks"]
     folders = [c["staging_folder"] for c in chunks]
     assert folders == [f"nova_batch/job_20261125_153000_{n:03d}/" for n in (1, 2, 3, 4)]
     assert len({c["job_name"] for c in chunks}) == 4
-    tokens = [r[0] for r in conn.execute("SELECT client_token FROM bedrock_batch_jobs")]
+    tokens = [r[0] for r in conn.execute("SELECT client_token FROM chunks")]
     assert len(set(tokens)) == 4
 
 
@@ -156,7 +163,7 @@ def test_everything_rejected_is_a_422(tmp_path, catalog, conn):
     from app.db import files as files_db
 
     with pytest.raises(Unprocessable) as info:
-        submit_plan(conn, services, RecordingJobs(), rows=files_db.get_files(conn, [1]),
+        submit_plan(conn, services, rows=files_db.get_files(conn, [1]),
                     model=catalog.get("local-analyzer"), types=["combined"], options={}, mode="auto", now=NOW)
     assert info.value.code == "nothing_to_analyze"
     assert rows  # the file exists; it was rejected, not missing

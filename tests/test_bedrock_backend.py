@@ -19,12 +19,11 @@ from botocore.exceptions import (
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
 
-from app.inference import (
+from app.inference.base import (
     BATCH_STATUSES,
     TERMINAL_STATUSES,
     AccessDeniedError,
     BatchJobInfo,
-    BedrockBackend,
     ConflictError,
     InferenceError,
     NotFoundError,
@@ -38,6 +37,7 @@ from app.inference import (
     validate_job_name,
 )
 from app.inference.base import AWS_CLIENT_TOKEN_PATTERN, AWS_JOB_NAME_PATTERN
+from app.inference.bedrock import BedrockBackend
 from helpers import fake_aws_env
 
 SECRET = "FAKEsecretKEYthatMustNeverLeak0123456789"

@@ -89,7 +89,7 @@ def server(tmp_path, seeded_template):
 def _cleaned(data_dir: Path) -> bool:
     conn = sqlite3.connect(data_dir / "app.db")
     try:
-        return conn.execute("SELECT COUNT(*) FROM bedrock_batch_jobs WHERE cleanup_completed_at IS NULL").fetchone()[0] == 0
+        return conn.execute("SELECT COUNT(*) FROM chunks WHERE cleanup_completed_at IS NULL").fetchone()[0] == 0
     finally:
         conn.close()
 
@@ -111,8 +111,8 @@ def test_a_killed_app_finishes_every_submission_after_restart(server, crashpoint
         time.sleep(0.3)
     if body["status"] != "COMPLETED":
         conn = sqlite3.connect(server.data_dir / "app.db")
-        state = {"chunks": conn.execute("SELECT status, provider_status, last_error, job_arn FROM bedrock_batch_jobs")
-                 .fetchall(), "jobs": conn.execute("SELECT kind, status, error FROM jobs").fetchall(),
+        state = {"chunks": conn.execute("SELECT status, provider_status, last_error, job_arn FROM chunks")
+                 .fetchall(), "tasks": conn.execute("SELECT kind, status, error FROM tasks").fetchall(),
                  "runs": conn.execute("SELECT status, error_code FROM analysis_runs").fetchall()}
         pytest.fail(f"submission ended {body['status']}: {state}\n{server.log_path.read_text()[-3000:]}")
     server.stop()
@@ -121,7 +121,7 @@ def test_a_killed_app_finishes_every_submission_after_restart(server, crashpoint
     stored = conn.execute("SELECT COUNT(*), COUNT(DISTINCT run_id || '/' || analysis_type) FROM analysis_results"
                           " WHERE status = 'COMPLETED'").fetchone()
     assert stored == (3, 3), "every record stored exactly once"
-    chunks = conn.execute("SELECT COUNT(*) FROM bedrock_batch_jobs").fetchone()[0]
+    chunks = conn.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
     jobs = conn.execute("SELECT COUNT(*) FROM local_batch_jobs").fetchone()[0]
     assert jobs == chunks == 1, "no second batch job was created"
     assert _cleaned(server.data_dir)

@@ -7,9 +7,10 @@ from dataclasses import replace
 import pytest
 
 from app.db import batches as batches_db
+from app.db import chunks as chunks_db
 from app.inference.base import InferenceBackend, NotFoundError, ThrottlingError, TransientServiceError
 from app.storage import FaultyObjectStore
-from batch_support import copy_template, db, seeded_template, wait_jobs  # noqa: F401
+from batch_support import copy_template, db, seeded_template, wait_tasks  # noqa: F401
 
 
 class FaultyBackend(InferenceBackend):
@@ -67,12 +68,12 @@ def app_config(app_config):
 @pytest.fixture
 def faulty(app):
     """Wrap the app's store and backend with fault injectors (the poller uses them from now on)."""
-    services = app.extensions["analysis"]
+    services = app.extensions["services"]
     engine = services.backend
     store = FaultyObjectStore(services.store)
     backend = FaultyBackend(engine)
-    app.extensions["analysis"] = replace(services, store=store, backend=backend)
-    app.extensions["batch_poller"].services = app.extensions["analysis"]
+    app.extensions["services"] = replace(services, store=store, backend=backend)
+    app.extensions["batch_poller"].services = app.extensions["services"]
     return store, backend, engine
 
 
@@ -88,17 +89,17 @@ def submit_and_stage(app, client) -> dict:
                                                     "analysis_types": ["combined"], "mode": "batch"})
     assert response.status_code == 201, response.get_json()
     batch = response.get_json()
-    wait_jobs(app, batch)
+    wait_tasks(app, batch)
     return batch
 
 
 def cycle(app) -> dict:
     # force: tests do not wait out the back-off that real cycles honour between retries
-    return app.extensions["batch_poller"].poll_once(force=True)
+    return app.extensions["batch_poller"].run_once(force=True)
 
 
 def chunk_of(conn, batch_id):
-    return batches_db.list_chunks(conn, batch_id)[0]
+    return chunks_db.list_chunks(conn, batch_id)[0]
 
 
 def assert_all_stored(client, conn, batch_id):
@@ -114,7 +115,7 @@ def test_transient_s3_faults_while_reading_results_are_retried(app, client, conn
     store, backend, engine = faulty
     batch = submit_and_stage(app, client)
     cycle(app)                      # submit
-    engine.run_pending()            # the job runs
+    engine.run_once()            # the job runs
     store.inject("list", kind, times=2)
     cycle(app)                      # refresh -> FETCHING; ingest meets the fault
     chunk = chunk_of(conn, batch["id"])
@@ -129,7 +130,7 @@ def test_a_partial_listing_page_and_a_truncated_object_lose_nothing(app, client,
     store, backend, engine = faulty
     batch = submit_and_stage(app, client)
     cycle(app)
-    engine.run_pending()
+    engine.run_once()
     store.inject("list", "partial", after=1)   # only manifest.json.out comes back
     cycle(app)
     chunk = chunk_of(conn, batch["id"])
@@ -149,7 +150,7 @@ def test_faults_beyond_the_retry_budget_end_in_result_fetch_failed_then_retry_fe
     store, backend, engine = faulty
     batch = submit_and_stage(app, client)
     cycle(app)
-    engine.run_pending()
+    engine.run_once()
     store.inject("list", "server_error", times=3)
     for _ in range(3):
         cycle(app)
@@ -165,7 +166,7 @@ def test_bedrock_throttling_and_5xx_on_status_checks_are_retried(app, client, co
     store, backend, engine = faulty
     batch = submit_and_stage(app, client)
     cycle(app)
-    engine.run_pending()
+    engine.run_once()
     backend.inject("get_batch_job", ThrottlingError("Rate exceeded", code="ThrottlingException"),
                    TransientServiceError("Internal error", code="InternalServerException"))
     cycle(app)
@@ -187,7 +188,7 @@ def test_a_create_whose_answer_timed_out_is_healed_without_a_second_job(app, cli
     assert chunk["status"] == "QUEUED" and chunk["job_arn"] is None and chunk["create_uncertain"] == 1
     cycle(app)  # looks the job up by name instead of creating another
     assert backend.calls["create_batch_job"] == 1
-    engine.run_pending()
+    engine.run_once()
     cycle(app)
     assert_all_stored(client, conn, batch["id"])
     assert conn.execute("SELECT COUNT(*) FROM local_batch_jobs").fetchone()[0] == 1

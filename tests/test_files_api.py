@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from helpers import import_folder, wait_for_job
+from helpers import import_folder, wait_for_task
 
 
 @pytest.fixture
@@ -69,7 +69,7 @@ def test_like_wildcards_in_q_are_literal(client, imported):
     assert _names(client, "q=-detection") != []
 
 
-@pytest.mark.parametrize("q", ["' OR 1=1 --", "\"; DROP TABLE files; --", "%' UNION SELECT * FROM jobs --"])
+@pytest.mark.parametrize("q", ["' OR 1=1 --", "\"; DROP TABLE files; --", "%' UNION SELECT * FROM tasks --"])
 def test_sql_like_strings_are_just_text(client, imported, q):
     response = client.get("/api/files", query_string={"q": q})
     assert response.status_code == 200 and response.get_json()["items"] == []
@@ -114,7 +114,7 @@ def test_media_endpoints_404_until_generated(client, imported):
 def test_delete_removes_record_and_derivatives_but_never_the_original(client, imported, sample_media, data_dir):
     file_id = imported["kiwi.jpg"]["id"]
     job = client.post("/api/files/proxies", json={"file_ids": [file_id]}).get_json()
-    assert wait_for_job(client, job["job_id"])["status"] == "SUCCEEDED"
+    assert wait_for_task(client, job["task_id"])["status"] == "SUCCEEDED"
     detail = client.get(f"/api/files/{file_id}").get_json()
     assert detail["has_proxy"]
     refused = client.delete(f"/api/files/{file_id}?delete_original=true")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from conftest import SAMPLE_IMAGES, SAMPLE_MEDIA, SAMPLE_VIDEOS
-from helpers import import_folder, wait_for_job
+from helpers import import_folder, wait_for_task
 
 
 def _all_files(client) -> list[dict]:
@@ -186,17 +186,17 @@ def test_cancel_stops_an_import_between_files(client, app, library_root):
     for index in range(400):
         shutil.copy2(SAMPLE_MEDIA / "kiwi.jpg", folder / f"img_{index:04d}.jpg")
     response = client.post("/api/files/import-directory", json={"path": str(folder), "generate_proxies": False})
-    job_id = response.get_json()["job_id"]
-    cancel = client.post(f"/api/jobs/{job_id}/cancel", json={})
+    job_id = response.get_json()["task_id"]
+    cancel = client.post(f"/api/tasks/{job_id}/cancel", json={})
     assert cancel.status_code in (200, 409)
-    job = wait_for_job(client, job_id)
+    job = wait_for_task(client, job_id)
     if cancel.status_code == 200:
         assert job["status"] == "CANCELLED"
         assert job["imported"] < 400
-    again = client.post(f"/api/jobs/{job_id}/cancel", json={})
+    again = client.post(f"/api/tasks/{job_id}/cancel", json={})
     assert again.status_code == 409
 
 
-def test_unknown_job_is_404(client):
-    response = client.get("/api/jobs/doesnotexist")
-    assert response.status_code == 404 and response.get_json()["error"]["code"] == "job_not_found"
+def test_unknown_task_is_404(client):
+    response = client.get("/api/tasks/doesnotexist")
+    assert response.status_code == 404 and response.get_json()["error"]["code"] == "task_not_found"

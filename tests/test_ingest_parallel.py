@@ -17,12 +17,14 @@ import pytest
 from app.config import load_settings
 from app.db import analysis as analysis_db
 from app.db import batches as batches_db
-from app.db.connection import connect, transaction
+from app.db import chunks as chunks_db
+from app.db import connect, transaction
 from app.db.migrator import migrate
 from app.nova.catalog import load_catalog
 from app.nova.prompts import PROMPT_VERSION
-from app.services.analysis import Services
-from app.services.batch import ingest
+from app.services.context import Services
+from app.services.tasks import TaskRunner
+from app.services.batch import ingest, ingest_pool
 from app.storage import LocalObjectStore
 
 pytestmark = pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(), reason="needs fork")
@@ -62,7 +64,8 @@ def build(root: Path) -> tuple[Services, int]:
     """A FETCHING chunk of 40 runs (3 of them with two types) whose output holds every kind of line."""
     settings = load_settings(environ={}, overrides={"DATA_DIR": str(root), "TESTING": True})
     store = LocalObjectStore(settings.objects_dir, settings.S3_BUCKET_NAME)
-    services = Services(settings=settings, store=store, backend=None, catalog=load_catalog())
+    services = Services(settings=settings, store=store, backend=None, catalog=load_catalog(),
+                        tasks=TaskRunner(settings.DATABASE_PATH))
     model = services.catalog.get("local-analyzer")
     conn = connect(settings.DATABASE_PATH)
     migrate(conn)
@@ -71,12 +74,12 @@ def build(root: Path) -> tuple[Services, int]:
         batch_id = batches_db.insert_batch(conn, model_key=model.key, model_id=model.model_id, mode="batch",
                                            analysis_types=["combined"], options={}, files_total=40,
                                            records_total=43, plan={}, estimated_cost_usd=0, created_at=STAMP)
-        chunk_id = batches_db.insert_chunk(
+        chunk_id = chunks_db.insert_chunk(
             conn, batch_id=batch_id, chunk_index=0, total_chunks=1, model_id=model.model_id, job_name="job",
             client_token="token", staging_folder="nova_batch/job_test/", manifest_key="nova_batch/job_test/m",
             output_prefix=PREFIX, files_count=40, bytes_total=0, records_total=43, estimated_cost_usd=0,
             created_at=STAMP, status="FETCHING")
-        conn.execute("UPDATE bedrock_batch_jobs SET job_id = ?, provider_status = 'PartiallyCompleted' WHERE id = ?",
+        conn.execute("UPDATE chunks SET job_id = ?, provider_status = 'PartiallyCompleted' WHERE id = ?",
                      (JOB_ID, chunk_id))
         for i in range(40):
             conn.execute("INSERT INTO files (path, folder, name, size_bytes, mtime, fingerprint, media_type,"
@@ -154,7 +157,7 @@ def copy_of(root: Path, target: Path) -> Services:
     shutil.copytree(root, target)
     settings = load_settings(environ={}, overrides={"DATA_DIR": str(target), "TESTING": True})
     return Services(settings=settings, store=LocalObjectStore(settings.objects_dir, settings.S3_BUCKET_NAME),
-                    backend=None, catalog=load_catalog())
+                    backend=None, catalog=load_catalog(), tasks=TaskRunner(settings.DATABASE_PATH))
 
 
 def state(services: Services, chunk_id: int) -> dict:
@@ -162,7 +165,7 @@ def state(services: Services, chunk_id: int) -> dict:
     try:
         def rows(sql: str) -> list[tuple]:
             return [tuple(r) for r in conn.execute(sql)]
-        chunk = batches_db.get_chunk(conn, chunk_id)
+        chunk = chunks_db.get_chunk(conn, chunk_id)
         return {
             "results": rows("SELECT run_id, analysis_type, status, result, tokens_input, tokens_output, cost_usd,"
                             " truncated, stop_reason, warnings, error_code, error_message, completed_at IS NULL"
@@ -199,22 +202,22 @@ def output(tmp_path) -> tuple[Path, int]:
 
 def ingest_with(monkeypatch, services: Services, chunk_id: int, *, workers: int, **settings) -> tuple[dict, list]:
     """Ingest with `workers` processes (0: in this process); returns the outcome and the preparers made."""
-    monkeypatch.setattr(ingest, "PARALLEL_WORKERS", workers)
-    monkeypatch.setattr(ingest, "PARALLEL_MIN_BYTES", 0)
-    monkeypatch.setattr(ingest, "LINES_PER_TASK", 4)
+    monkeypatch.setattr(ingest_pool, "PARALLEL_WORKERS", workers)
+    monkeypatch.setattr(ingest_pool, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(ingest_pool, "LINES_PER_TASK", 4)
     monkeypatch.setattr(ingest, "LINES_PER_TRANSACTION", 5)
     # The suite may leave threads behind; fork anyway here (the workers only parse and validate).
-    monkeypatch.setattr(ingest, "_pool_context", lambda: multiprocessing.get_context("fork"))
+    monkeypatch.setattr(ingest_pool, "_pool_context", lambda: multiprocessing.get_context("fork"))
     for name, value in settings.items():
-        monkeypatch.setattr(ingest, name, value)
+        monkeypatch.setattr(ingest_pool, name, value)
     made = []
-    real_init = ingest._LinePreparer.__init__
+    real_init = ingest_pool.LinePreparer.__init__
 
     def spy(self, count):
         real_init(self, count)
         made.append(self.pool is not None)
 
-    monkeypatch.setattr(ingest._LinePreparer, "__init__", spy)
+    monkeypatch.setattr(ingest_pool.LinePreparer, "__init__", spy)
     conn = connect(services.settings.DATABASE_PATH)
     try:
         outcome = ingest.ingest_chunk(conn, services, chunk_id)
@@ -233,8 +236,8 @@ def test_workers_store_exactly_what_one_process_stores(tmp_path, monkeypatch, ou
     root, chunk_id = output
     alone, pooled = copy_of(root, tmp_path / "alone"), copy_of(root, tmp_path / "pooled")
     if "SLOT_INPUT_BYTES" in settings or "SLOT_OUTPUT_BYTES" in settings:
-        settings["_SLOT_BYTES"] = (settings.get("SLOT_INPUT_BYTES", ingest.SLOT_INPUT_BYTES)
-                                   + settings.get("SLOT_OUTPUT_BYTES", ingest.SLOT_OUTPUT_BYTES))
+        settings["_SLOT_BYTES"] = (settings.get("SLOT_INPUT_BYTES", ingest_pool.SLOT_INPUT_BYTES)
+                                   + settings.get("SLOT_OUTPUT_BYTES", ingest_pool.SLOT_OUTPUT_BYTES))
     expected, made_alone = ingest_with(monkeypatch, alone, chunk_id, workers=0)
     got, made_pooled = ingest_with(monkeypatch, pooled, chunk_id, workers=2, **settings)
     assert made_alone == [False] and made_pooled == [True]
@@ -258,7 +261,7 @@ def test_reading_the_same_output_again_changes_nothing(tmp_path, monkeypatch, ou
     first, _ = ingest_with(monkeypatch, services, chunk_id, workers=2)
     before = state(services, chunk_id)
     conn = connect(services.settings.DATABASE_PATH)
-    conn.execute("UPDATE bedrock_batch_jobs SET status = 'FETCHING' WHERE id = ?", (chunk_id,))
+    conn.execute("UPDATE chunks SET status = 'FETCHING' WHERE id = ?", (chunk_id,))
     conn.close()
     again, _ = ingest_with(monkeypatch, services, chunk_id, workers=2)
     after = state(services, chunk_id)
@@ -294,7 +297,7 @@ def dies_on_its_second_batch(slot, ends, contexts):
     return REAL_PREPARE_SHARED(slot, ends, contexts)
 
 
-REAL_PREPARE_SHARED = ingest._prepare_shared
+REAL_PREPARE_SHARED = ingest_pool._prepare_shared
 
 
 def test_a_worker_that_dies_mid_way_leaves_its_lines_to_this_process(tmp_path, monkeypatch, output):
@@ -309,15 +312,15 @@ def test_a_worker_that_dies_mid_way_leaves_its_lines_to_this_process(tmp_path, m
 def test_small_outputs_are_read_in_this_process(tmp_path, monkeypatch, output):
     root, chunk_id = output
     services = copy_of(root, tmp_path / "small")
-    monkeypatch.setattr(ingest, "PARALLEL_MIN_BYTES", 10**9)
+    monkeypatch.setattr(ingest_pool, "PARALLEL_MIN_BYTES", 10**9)
     made = []
-    real_init = ingest._LinePreparer.__init__
+    real_init = ingest_pool.LinePreparer.__init__
 
     def spy(self, workers):
         made.append(workers)
         real_init(self, workers)
 
-    monkeypatch.setattr(ingest._LinePreparer, "__init__", spy)
+    monkeypatch.setattr(ingest_pool.LinePreparer, "__init__", spy)
     conn = connect(services.settings.DATABASE_PATH)
     try:
         assert ingest.ingest_chunk(conn, services, chunk_id)["outcome"] == "ingested"
@@ -333,7 +336,7 @@ def test_a_process_with_other_threads_uses_the_fork_server_not_fork():
     other = threading.Thread(target=stop.wait)
     other.start()
     try:
-        assert ingest._pool_context().get_start_method() == "forkserver"
+        assert ingest_pool._pool_context().get_start_method() == "forkserver"
     finally:
         stop.set()
         other.join()
@@ -347,7 +350,7 @@ def test_workers_from_the_fork_server_store_exactly_what_one_process_stores(tmp_
     alone, served = copy_of(root, tmp_path / "alone"), copy_of(root, tmp_path / "served")
     expected, _ = ingest_with(monkeypatch, alone, chunk_id, workers=0)
     segments = []
-    real_area = ingest._SharedArea
+    real_area = ingest_pool._SharedArea
 
     def spy(size, *, named):
         area = real_area(size, named=named)
@@ -355,7 +358,7 @@ def test_workers_from_the_fork_server_store_exactly_what_one_process_stores(tmp_
         return area
 
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload([ingest.__name__])
+    context.set_forkserver_preload([ingest_pool.__name__])
     # This output writes a few KB into the segment, so a small /dev/shm (a container's) is room enough.
     got, made = ingest_with(monkeypatch, served, chunk_id, workers=2, _pool_context=lambda: context,
                             _SharedArea=spy, _room_for_named_memory=lambda size: True)

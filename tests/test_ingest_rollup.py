@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from app.db import analysis as analysis_db
-from app.db.connection import connect, transaction
+from app.db import connect, transaction
 from app.db.migrator import migrate
 
 TYPES = ["summary", "chapters", "elements", "waterfall_classification", "search_metadata"]

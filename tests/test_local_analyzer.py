@@ -11,8 +11,8 @@ from pathlib import Path
 import av
 import pytest
 
-from app.inference import local_analyzer
-from app.inference.local_analyzer import AnalyzerError, LocalAnalyzer
+from app.inference.local import analyzer as local_analyzer
+from app.inference.local.analyzer import AnalyzerError, LocalAnalyzer
 
 MEDIA = Path(os.environ.get("MEDIA_DIR") or Path(__file__).resolve().parent / "media")
 VIDEOS = ("car-detection.mp4", "bottle-detection.mp4", "one-by-one-person-detection.mp4")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from app.db.connection import connect
+from app.db import connect
 from app.db.migrator import migrate
 from app.inference.base import (
     JOB_ARN_RE,
@@ -24,8 +24,8 @@ from app.inference.base import (
     ValidationError,
     job_id_from_arn,
 )
-from app.inference.local_analyzer import LocalAnalyzer
-from app.inference.local_engine import LocalBatchEngine
+from app.inference.local.analyzer import LocalAnalyzer
+from app.inference.local import LocalBatchEngine
 from app.nova.parser import parse_model_output
 from app.nova.prompts import FileContext
 from app.nova.requests import build_request, image_media_bytes, image_media_s3, video_media_s3
@@ -167,7 +167,7 @@ def test_three_video_job_completes_with_outputs_joined_by_record_id(engine, stor
     assert JOB_ARN_RE.fullmatch(arn) and arn.startswith("arn:aws:bedrock:local:000000000000:model-invocation-job/")
     assert engine.get_batch_job(arn).status == "Submitted"
 
-    assert engine.run_pending() == 1
+    assert engine.run_once() == 1
 
     job = engine.get_batch_job(arn)
     assert (job.status, job.message) == ("Completed", None)
@@ -207,7 +207,7 @@ def test_records_with_media_outside_the_input_folder_get_error_lines(engine, sto
         image_record("RECmissing", "missing.jpg", missing_uri),
     ])
     arn = submit(engine, f"s3://{BUCKET}/batch/job-2")
-    engine.run_pending()
+    engine.run_once()
 
     job = engine.get_batch_job(arn)
     assert job.status == "PartiallyCompleted"
@@ -229,7 +229,7 @@ def test_records_with_media_outside_the_input_folder_get_error_lines(engine, sto
 def test_single_jsonl_input_cannot_use_s3_media_so_every_record_fails(engine, store):
     image_job_folder(store, "batch/job-3", count=2)
     arn = submit(engine, f"s3://{BUCKET}/batch/job-3/manifest.jsonl")
-    engine.run_pending()
+    engine.run_once()
 
     job = engine.get_batch_job(arn)
     assert job.status == "Failed"
@@ -245,7 +245,7 @@ def test_every_jsonl_under_the_folder_is_read_into_its_own_out_file(engine, stor
     write_jsonl(store, "batch/job-4/more/extra.jsonl", [dict(records[0], recordId="RECextra01")])
     store.put_bytes("batch/job-4/notes.txt", b"not an input")
     arn = submit(engine, f"s3://{BUCKET}/batch/job-4/")
-    engine.run_pending()
+    engine.run_once()
 
     job = engine.get_batch_job(arn)
     assert (job.status, job.total_records) == ("Completed", 3)
@@ -264,7 +264,7 @@ def test_a_malformed_line_fails_validation_of_the_whole_job(engine, store, bad_l
     records = image_job_folder(store, "batch/job-5", count=2)
     write_jsonl(store, "batch/job-5/manifest.jsonl", [records[0], bad_line, records[1]])
     arn = submit(engine, f"s3://{BUCKET}/batch/job-5/")
-    engine.run_pending()
+    engine.run_once()
 
     job = engine.get_batch_job(arn)
     assert job.status == "Failed"
@@ -276,7 +276,7 @@ def test_a_malformed_line_fails_validation_of_the_whole_job(engine, store, bad_l
 def test_a_folder_without_jsonl_fails_validation(engine, store):
     stage_media(store, "batch/job-6/files", ["kiwi.jpg"])
     arn = submit(engine, f"s3://{BUCKET}/batch/job-6/")
-    engine.run_pending()
+    engine.run_once()
 
     job = engine.get_batch_job(arn)
     assert job.status == "Failed" and "No .jsonl input files" in job.message
@@ -286,7 +286,7 @@ def test_fewer_records_than_the_minimum_fail_validation(make_engine, store):
     engine = make_engine(min_records=3)
     image_job_folder(store, "batch/job-7", count=2)
     arn = submit(engine, f"s3://{BUCKET}/batch/job-7/")
-    engine.run_pending()
+    engine.run_once()
 
     job = engine.get_batch_job(arn)
     assert job.status == "Failed"
@@ -340,7 +340,7 @@ def test_stop_mid_job_ends_stopped_with_partial_outputs(make_engine, analyzer, s
     engine = make_engine(analyzer=CallbackAnalyzer(analyzer, 1, lambda: engine.stop_batch_job(holder["arn"])))
     image_job_folder(store, "batch/job-8", count=3)
     holder["arn"] = arn = submit(engine, f"s3://{BUCKET}/batch/job-8/")
-    engine.run_pending()
+    engine.run_once()
 
     job = engine.get_batch_job(arn)
     assert job.status == "Stopped"
@@ -366,7 +366,7 @@ def test_outputs_and_counters_grow_while_the_job_is_in_progress(make_engine, ana
 
     engine = make_engine(analyzer=CallbackAnalyzer(analyzer, 15, look))
     arn = submit(engine, f"s3://{BUCKET}/batch/job-16/")
-    engine.run_pending()
+    engine.run_once()
 
     assert (seen["job"].status, seen["job"].total_records, seen["job"].processed_records) == ("InProgress", 25, 14)
     assert len(seen["lines"]) == 10 and seen["manifest"]["processedRecordCount"] == 10
@@ -380,7 +380,7 @@ def test_stopping_a_job_before_it_runs(engine, store):
     engine.stop_batch_job(arn)
     assert engine.get_batch_job(arn).status == "Stopping"
     engine.stop_batch_job(arn)  # asking again while Stopping is harmless
-    engine.run_pending()
+    engine.run_once()
 
     job = engine.get_batch_job(arn)
     assert job.status == "Stopped" and job.processed_records is None
@@ -391,14 +391,14 @@ def test_job_interrupted_by_shutdown_resumes_in_a_new_engine_without_duplicates(
     first = make_engine(analyzer=CallbackAnalyzer(analyzer, 1, lambda: first.stop(timeout=0)))
     records = image_job_folder(store, "batch/job-10", count=3)
     arn = submit(first, f"s3://{BUCKET}/batch/job-10/")
-    first.run_pending()
+    first.run_once()
 
     paused = first.get_batch_job(arn)
     assert (paused.status, paused.processed_records) == ("InProgress", 1)
     assert len(read_jsonl(store, f"{out_prefix(arn)}manifest.jsonl.out")) == 1
 
     second = make_engine()
-    assert second.run_pending() == 1
+    assert second.run_once() == 1
     job = second.get_batch_job(arn)
     assert (job.status, job.processed_records, job.success_records) == ("Completed", 3, 3)
     ids = [line["recordId"] for line in read_jsonl(store, f"{out_prefix(arn)}manifest.jsonl.out")]
@@ -417,7 +417,7 @@ def test_job_held_by_a_dead_process_is_taken_over_and_outputs_rewritten(engine, 
     write_jsonl(store, f"{out_prefix(arn)}manifest.jsonl.out", [records[0]] * 5)
     write_jsonl(store, f"{out_prefix(arn)}stale.jsonl.out", [records[0]])
 
-    assert engine.run_pending() == 1
+    assert engine.run_once() == 1
     assert engine.get_batch_job(arn).status == "Completed"
     assert sorted(info.key.rsplit("/", 1)[1] for info in store.list(out_prefix(arn))) == [
         "manifest.json.out", "manifest.jsonl.out"]
@@ -431,9 +431,9 @@ def test_job_leased_by_another_host_waits_for_the_lease_to_run_out(engine, store
     set_job_state(db_path, arn, status="Scheduled", total_records=1, claimed_by="other-host:1:cafe",
                   claimed_until=(submitted + timedelta(minutes=5)).isoformat())
 
-    assert engine.run_pending(now=submitted + timedelta(minutes=1)) == 0
+    assert engine.run_once(now=submitted + timedelta(minutes=1)) == 0
     assert engine.get_batch_job(arn).status == "Scheduled"
-    assert engine.run_pending(now=submitted + timedelta(minutes=6)) == 1
+    assert engine.run_once(now=submitted + timedelta(minutes=6)) == 1
     assert engine.get_batch_job(arn).status == "Completed"
 
 
@@ -459,7 +459,7 @@ def test_jobs_not_started_within_the_timeout_expire(engine, store, db_path):
     set_job_state(db_path, scheduled_arn, status="Scheduled", total_records=1)
     submitted = engine.get_batch_job(submitted_arn).submit_time
 
-    engine.run_pending(now=submitted + timedelta(hours=49))
+    engine.run_once(now=submitted + timedelta(hours=49))
 
     for arn in (submitted_arn, scheduled_arn):
         job = engine.get_batch_job(arn)
@@ -472,7 +472,7 @@ def test_a_job_still_running_at_its_expiration_ends_partially_completed(engine, 
     image_job_folder(store, "batch/job-14", count=1)
     arn = submit(engine, f"s3://{BUCKET}/batch/job-14/")
     set_job_state(db_path, arn, status="InProgress", total_records=1)
-    engine.run_pending(now=engine.get_batch_job(arn).submit_time + timedelta(hours=25))
+    engine.run_once(now=engine.get_batch_job(arn).submit_time + timedelta(hours=25))
 
     job = engine.get_batch_job(arn)
     assert job.status == "PartiallyCompleted" and "timed out after 24 hours" in job.message

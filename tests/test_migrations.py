@@ -6,7 +6,7 @@ import sqlite3
 import pytest
 
 from app.db import migrator as migrate_module
-from app.db.connection import connect, transaction
+from app.db import connect, transaction
 from app.db.migrator import available_migrations, migrate
 
 

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from app.inference._prompt_header import parse_header
+from app.inference.local._prompt_header import parse_header
 from app.nova.prompts import (
     IMAGE_TYPES, PROMPT_VERSION, SYSTEM_PROMPT, VIDEO_TYPES, FileContext, InvalidAnalysisOptions,
     InvalidAnalysisTypes, build_prompt, inference_config, validate_types,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import import_folder, wait_for_job
+from tests.helpers import import_folder, wait_for_task
 
 PAGES = ["/files", "/files/1", "/batches", "/batches/1", "/search", "/search?q=%3Cscript%3E", "/reports"]
 STATIC = Path(__file__).resolve().parents[1] / "app" / "static"
@@ -55,7 +55,7 @@ def test_vendored_libraries_are_pinned_and_documented():
     assert "scripts/vendor_refresh.sh" in versions
 
 
-def test_usage_report_counts_runs_tokens_and_jobs(client, sample_media):
+def test_usage_report_counts_runs_tokens_and_tasks(client, sample_media):
     empty = client.get("/api/usage?from=2020-01-01&to=2020-01-03").get_json()
     assert [d["day"] for d in empty["per_day"]] == ["2020-01-01", "2020-01-02", "2020-01-03"]
     assert empty["totals"]["runs"] == 0 and empty["totals"]["success_rate"] is None
@@ -63,7 +63,7 @@ def test_usage_report_counts_runs_tokens_and_jobs(client, sample_media):
     import_folder(client, sample_media, generate_proxies=False)
     image = client.get("/api/files", query_string={"q": "kiwi"}).get_json()["items"][0]
     response = client.post("/api/nova/analyze", json={"file_ids": [image["id"]]})
-    wait_for_job(client, response.get_json()["job_id"], timeout=120)
+    wait_for_task(client, response.get_json()["task_id"], timeout=120)
     report = client.get("/api/usage").get_json()
     assert len(report["per_day"]) == 7
     assert report["totals"]["runs"] == 1 and report["totals"]["completed"] == 1
@@ -71,7 +71,7 @@ def test_usage_report_counts_runs_tokens_and_jobs(client, sample_media):
     assert report["totals"]["tokens_input"] > 0
     assert sum(d["tokens_input"] for d in report["per_day"]) == report["totals"]["tokens_input"]
     assert [m["model"] for m in report["per_model"]] == ["local-analyzer"]
-    assert {j["kind"] for j in report["jobs"]["by_kind"]} >= {"import", "analyze"}
+    assert {t["kind"] for t in report["tasks"]["by_kind"]} >= {"import", "analyze"}
 
 
 @pytest.mark.parametrize("query", ["from=2020-13-01", "from=2021-01-02&to=2021-01-01", "from=2000-01-01&to=2020-01-01"])

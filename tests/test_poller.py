@@ -11,9 +11,11 @@ from pathlib import Path
 import pytest
 
 from app.db import batches as batches_db
+from app.db import chunks as chunks_db
 from app.db import poller as poller_db
 from app.services.poller import BatchPoller
-from batch_support import copy_template, db, seeded_template, wait_jobs  # noqa: F401
+from batch_support import copy_template, db, seeded_template, wait_tasks  # noqa: F401
+from helpers import wait_for_task_row
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -47,18 +49,18 @@ def submit(client) -> dict:
 def drive(app, poller: BatchPoller, batch_id: int, conn, rounds: int = 8) -> None:
     """Poller cycles with the local engine's work in between, until the submission is terminal."""
     for _ in range(rounds):
-        outcome = poller.poll_once()
+        outcome = poller.run_once()
         assert not outcome["skipped"] and outcome["errors"] == [], outcome
         if batches_db.get_batch(conn, batch_id)["status"] in batches_db.BATCH_TERMINAL:
             return
-        app.extensions["analysis"].backend.run_pending()
+        app.extensions["services"].backend.run_once()
     raise AssertionError(f"batch {batch_id} did not finish")
 
 
 def test_poll_once_takes_a_submission_to_completed_and_cleans_its_staging(app, client, conn):
     batch = submit(client)
-    wait_jobs(app, batch)
-    store = app.extensions["analysis"].store
+    wait_tasks(app, batch)
+    store = app.extensions["services"].store
     assert list(store.list("nova_batch/")), "staging exists before the job runs"
     poller = app.extensions["batch_poller"]
     drive(app, poller, batch["id"], conn)
@@ -67,7 +69,7 @@ def test_poll_once_takes_a_submission_to_completed_and_cleans_its_staging(app, c
     assert all(c["status"] == "COMPLETED" for c in body["chunks"])
     assert client.get("/api/files?analysis=completed&media_type=video").get_json()["total"] == 3
     assert list(store.list("nova_batch/")) == [] and list(store.list("nova_batch_output/")) == []
-    chunk = batches_db.list_chunks(conn, batch["id"])[0]
+    chunk = chunks_db.list_chunks(conn, batch["id"])[0]
     assert chunk["cleanup_completed_at"] is not None
     proxies = list((app.config["SETTINGS"].DATA_DIR / "proxies").rglob("proxy.mp4"))
     assert len(proxies) == 3 and all(p.stat().st_size > 0 for p in proxies), "library proxies are never cleaned"
@@ -79,17 +81,17 @@ def test_poll_once_takes_a_submission_to_completed_and_cleans_its_staging(app, c
 
 
 def test_only_one_poller_acts_while_the_lease_is_held(app, conn):
-    services = app.extensions["analysis"]
+    services = app.extensions["services"]
     path = app.config["SETTINGS"].DATABASE_PATH
-    first = BatchPoller(path, services, holder="first", lease_seconds=60)
-    second = BatchPoller(path, services, holder="second", lease_seconds=60)
-    assert first.poll_once()["skipped"] is False
-    blocked = second.poll_once()
+    first = BatchPoller(services, holder="first", lease_seconds=60)
+    second = BatchPoller(services, holder="second", lease_seconds=60)
+    assert first.run_once()["skipped"] is False
+    blocked = second.run_once()
     assert blocked["skipped"] is True and "first" in blocked["reason"]
-    assert first.poll_once()["skipped"] is False  # the holder renews
-    conn.execute("UPDATE poller_lease SET expires_at = 0")  # the holder died: its lease runs out
-    assert second.poll_once()["skipped"] is False
-    assert first.poll_once()["skipped"] is True
+    assert first.run_once()["skipped"] is False  # the holder renews
+    conn.execute("UPDATE leases SET claimed_until = '2000-01-01T00:00:00.000000+00:00'")  # the holder died: its lease ran out
+    assert second.run_once()["skipped"] is False
+    assert first.run_once()["skipped"] is True
 
 
 def test_stop_is_immediate_and_start_stop_report_their_state(app, client):
@@ -117,15 +119,15 @@ def test_start_is_refused_when_disabled_by_configuration(app_config):
         status = application.test_client().get("/api/nova/batch/poller/status").get_json()
         assert status["enabled"] is False and status["running"] is False
     finally:
-        application.extensions["jobs"].stop()
+        application.extensions["services"].tasks.stop()
 
 
 def test_process_completed_runs_a_cycle_even_when_stopped(app, client, conn):
     batch = submit(client)
-    wait_jobs(app, batch)
+    wait_tasks(app, batch)
     first = client.post("/api/nova/batch/poller/process-completed", json={}).get_json()
     assert first["pipeline"]["submit"]["submitted"] == 1
-    app.extensions["analysis"].backend.run_pending()
+    app.extensions["services"].backend.run_once()
     second = client.post("/api/nova/batch/poller/process-completed", json={}).get_json()
     assert second["pipeline"]["ingest"]["ingested"] == 1
     assert client.get(f"/api/batch/{batch['id']}").get_json()["status"] == "COMPLETED"
@@ -140,37 +142,37 @@ def test_errors_are_kept_last_ten_and_never_stop_the_loop(app, conn, monkeypatch
 
     monkeypatch.setattr(poller_module, "process_batches_once", broken)
     for _ in range(12):
-        assert poller.poll_once()["errors"] == ["submit: service unavailable"]
+        assert poller.run_once()["errors"] == ["submit: service unavailable"]
     errors = poller.status()["errors"]
     assert len(errors) == 10 and errors[0]["message"] == "submit: service unavailable" and errors[0]["time"]
 
 
 def test_retry_fetch_requeues_only_result_fetch_failed_chunks(app, client, conn):
     batch = submit(client)
-    wait_jobs(app, batch)
-    chunk = batches_db.list_chunks(conn, batch["id"])[0]
+    wait_tasks(app, batch)
+    chunk = chunks_db.list_chunks(conn, batch["id"])[0]
     refused = client.post(f"/api/batch/chunks/{chunk['id']}/retry-fetch", json={})
     assert refused.status_code == 409 and refused.get_json()["error"]["code"] == "not_retryable"
-    conn.execute("UPDATE bedrock_batch_jobs SET status = 'RESULT_FETCH_FAILED', results_fetch_attempts = 3"
+    conn.execute("UPDATE chunks SET status = 'RESULT_FETCH_FAILED', results_fetch_attempts = 3"
                  " WHERE id = ?", (chunk["id"],))
     response = client.post(f"/api/batch/chunks/{chunk['id']}/retry-fetch", json={})
     assert response.status_code == 200 and response.get_json()["status"] == "FETCHING"
-    row = batches_db.get_chunk(conn, chunk["id"])
+    row = chunks_db.get_chunk(conn, chunk["id"])
     assert row["status"] == "FETCHING" and row["results_fetch_attempts"] == 0
     assert client.post("/api/batch/chunks/999999/retry-fetch", json={}).status_code == 404
 
 
 def test_a_submission_whose_staging_job_was_lost_is_restaged(app, client, conn):
     batch = submit(client)
-    wait_jobs(app, batch)
+    wait_tasks(app, batch)
     # Simulate a crash right after the submission was saved: chunks STAGING, no staging job.
-    conn.execute("UPDATE bedrock_batch_jobs SET status = 'STAGING' WHERE batch_id = ?", (batch["id"],))
-    conn.execute("UPDATE batches SET stage_job_id = NULL, created_at = '2000-01-01T00:00:00+00:00' WHERE id = ?",
+    conn.execute("UPDATE chunks SET status = 'STAGING' WHERE batch_id = ?", (batch["id"],))
+    conn.execute("UPDATE batches SET stage_task_id = NULL, created_at = '2000-01-01T00:00:00+00:00' WHERE id = ?",
                  (batch["id"],))
-    outcome = app.extensions["batch_poller"].poll_once()
-    assert outcome["restarted_jobs"] == 1
-    new_job = batches_db.get_batch(conn, batch["id"])["stage_job_id"]
-    assert app.extensions["jobs"].wait(new_job, timeout=120)["status"] == "SUCCEEDED"
+    outcome = app.extensions["batch_poller"].run_once()
+    assert outcome["restarted_tasks"] == 1
+    new_task = batches_db.get_batch(conn, batch["id"])["stage_task_id"]
+    assert wait_for_task_row(app, new_task)["status"] == "SUCCEEDED"
     drive(app, app.extensions["batch_poller"], batch["id"], conn)
     assert client.get(f"/api/batch/{batch['id']}").get_json()["status"] == "COMPLETED"
 
@@ -185,30 +187,30 @@ TWO_PROCESS_SCRIPT = textwrap.dedent("""
     app = create_app({"DATA_DIR": sys.argv[1], "LIBRARY_ROOTS": (sys.argv[1],), "LOCAL_BATCH_MIN_RECORDS": 1,
                       "BATCH_CHECK_INTERVAL": 0, "BATCH_POLLER_ENABLED": False, "LOG_LEVEL": "warning"})
     poller = app.extensions["batch_poller"]
-    engine = app.extensions["analysis"].backend
+    engine = app.extensions["services"].backend
     deadline = time.monotonic() + 90
     acted = 0
     while time.monotonic() < deadline:
-        outcome = poller.poll_once()
+        outcome = poller.run_once()
         if not outcome["skipped"]:
             acted += 1
             poller.release_lease()  # hand over, so both processes take turns
-        engine.run_pending()
+        engine.run_once()
         conn = sqlite3.connect(sys.argv[2])
         status = conn.execute("SELECT status FROM batches").fetchone()[0]
-        cleaned = conn.execute("SELECT COUNT(*) FROM bedrock_batch_jobs WHERE cleanup_completed_at IS NULL").fetchone()[0]
+        cleaned = conn.execute("SELECT COUNT(*) FROM chunks WHERE cleanup_completed_at IS NULL").fetchone()[0]
         conn.close()
         if status in ("COMPLETED", "PARTIAL", "FAILED") and cleaned == 0:
             break
         time.sleep(0.05)
     print("acted", acted)
-    app.extensions["jobs"].stop()
+    app.extensions["services"].tasks.stop()
 """)
 
 
 def test_two_processes_on_one_database_never_ingest_or_clean_twice(app, client, conn, data_dir, tmp_path):
     batch = submit(client)
-    wait_jobs(app, batch)
+    wait_tasks(app, batch)
     script = tmp_path / "poll.py"
     script.write_text(TWO_PROCESS_SCRIPT)
     db_path = str(app.config["SETTINGS"].DATABASE_PATH)

@@ -4,13 +4,13 @@ from __future__ import annotations
 import av
 from PIL import Image
 
-from helpers import import_folder, wait_for_job
+from helpers import import_folder, wait_for_task
 
 
 def test_import_then_proxies_for_every_sample(client, sample_media, data_dir):
     job = import_folder(client, sample_media)
     assert job["status"] == "SUCCEEDED"
-    proxies_job = wait_for_job(client, job["result"]["proxies_job_id"], timeout=300)
+    proxies_job = wait_for_task(client, job["result"]["proxies_task_id"], timeout=300)
     assert proxies_job["status"] == "SUCCEEDED", proxies_job
     assert proxies_job["counters"]["generated"] == 7 and proxies_job["failed_count"] == 0
 
@@ -43,7 +43,7 @@ def test_proxy_supports_range_requests(client, sample_media):
     import_folder(client, sample_media, generate_proxies=False)
     car = client.get("/api/files?q=car-detection").get_json()["items"][0]
     job = client.post("/api/files/proxies", json={"file_ids": [car["id"]]}).get_json()
-    assert wait_for_job(client, job["job_id"], timeout=180)["status"] == "SUCCEEDED"
+    assert wait_for_task(client, job["task_id"], timeout=180)["status"] == "SUCCEEDED"
     full = client.get(f"/api/files/{car['id']}/proxy")
     assert full.status_code == 200 and full.mimetype == "video/mp4"
     partial = client.get(f"/api/files/{car['id']}/proxy", headers={"Range": "bytes=100-199"})
@@ -55,18 +55,18 @@ def test_proxy_supports_range_requests(client, sample_media):
 def test_proxies_skip_existing_unless_forced(client, sample_media):
     import_folder(client, sample_media, generate_proxies=False)
     kiwi = client.get("/api/files?q=kiwi").get_json()["items"][0]
-    first = wait_for_job(client, client.post("/api/files/proxies", json={"file_ids": [kiwi["id"]]}).get_json()["job_id"])
+    first = wait_for_task(client, client.post("/api/files/proxies", json={"file_ids": [kiwi["id"]]}).get_json()["task_id"])
     assert first["counters"]["generated"] == 1
-    again = wait_for_job(client, client.post("/api/files/proxies", json={"file_ids": [kiwi["id"]]}).get_json()["job_id"])
+    again = wait_for_task(client, client.post("/api/files/proxies", json={"file_ids": [kiwi["id"]]}).get_json()["task_id"])
     assert again["counters"]["skipped"] == 1 and again["counters"]["generated"] == 0
     forced = client.post("/api/files/proxies", json={"file_ids": [kiwi["id"]], "force": True}).get_json()
-    assert wait_for_job(client, forced["job_id"])["counters"]["generated"] == 1
+    assert wait_for_task(client, forced["task_id"])["counters"]["generated"] == 1
 
 
 def test_proxies_by_filter_and_bad_requests(client, sample_media):
     import_folder(client, sample_media, generate_proxies=False)
     job = client.post("/api/files/proxies", json={"filter": {"media_type": "image"}}).get_json()
-    done = wait_for_job(client, job["job_id"])
+    done = wait_for_task(client, job["task_id"])
     assert done["total"] == 4 and done["counters"]["generated"] == 4
     assert client.post("/api/files/proxies", json={"file_ids": [99999]}).status_code == 404
     assert client.post("/api/files/proxies", json={"filter": {"nope": 1}}).status_code == 400

@@ -7,10 +7,10 @@ import pytest
 
 from app.db import connect
 from app.db import files as files_db
-from app.db.connection import transaction
+from app.db import transaction
 from app.services import search as search_service
 from tests.conftest import SAMPLE_MEDIA
-from tests.helpers import import_folder, wait_for_job
+from tests.helpers import import_folder, wait_for_task
 
 HOSTILE_QUERIES = [
     '"', '""', "'", "(", ")", "((a", 'a" OR "b', "AND", "OR", "NOT", "NEAR", "NEAR(a b, 2)", "a AND", "OR b",
@@ -46,7 +46,7 @@ def analysed(client, imported):
     items = client.get("/api/files", query_string={"q": "bottle-detection"}).get_json()["items"]
     response = client.post("/api/nova/analyze", json={"file_ids": [items[0]["id"]], "analysis_types": ["combined"]})
     assert response.status_code == 202, response.get_json()
-    assert wait_for_job(client, response.get_json()["job_id"], timeout=300)["status"] == "SUCCEEDED"
+    assert wait_for_task(client, response.get_json()["task_id"], timeout=300)["status"] == "SUCCEEDED"
     return items[0]
 
 

@@ -11,7 +11,7 @@ from app.config import ConfigError
 def token_client(app_config):
     app = create_app({**app_config, "API_TOKEN": "s3cret-token"})
     yield app.test_client()
-    app.extensions["jobs"].stop()
+    app.extensions["services"].tasks.stop()
 
 
 def test_token_required_for_state_changes_when_set(token_client, library_root):

@@ -16,9 +16,9 @@ from app.storage import (
     LocalObjectStore,
     ObjectNotFound,
     ObjectStore,
-    S3ObjectStore,
     StorageError,
 )
+from app.storage.s3 import S3ObjectStore
 from helpers import fake_aws_env
 
 BUCKET = "media-test"

@@ -14,7 +14,8 @@ from botocore.response import StreamingBody
 from botocore.stub import Stubber
 from moto import mock_aws
 
-from app.storage import ObjectNotFound, S3ObjectStore, StorageError, create_object_store
+from app.storage import ObjectNotFound, StorageError, create_object_store
+from app.storage.s3 import S3ObjectStore
 from helpers import fake_aws_env
 
 BUCKET = "media-test"

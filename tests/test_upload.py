@@ -41,6 +41,7 @@ def test_content_is_sniffed_not_the_extension(client, data_dir):
 
 def test_oversize_upload_is_refused_while_streaming(app_config, data_dir):
     app = create_app({**app_config, "MAX_IMAGE_SIZE_MB": 1})
+    app.extensions["services"].tasks.start()
     client = app.test_client()
     try:
         response = _upload(client, ("big.jpg", b"\xff\xd8\xff" + b"\x00" * (2 * 1024 * 1024)))
@@ -50,7 +51,7 @@ def test_oversize_upload_is_refused_while_streaming(app_config, data_dir):
         assert not incoming.exists() or not list(incoming.iterdir())
         assert client.get("/api/files").get_json()["total"] == 0
     finally:
-        app.extensions["jobs"].stop()
+        app.extensions["services"].tasks.stop()
 
 
 def test_upload_without_files_is_400(client):

@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from datetime import datetime
 from typing import Any, Iterable
 
 from app.utils import fastjson
-from app.utils.timeutil import now_iso
+from app.utils.clock import iso
 
 TYPE_CODES = {
     "summary": "S", "chapters": "C", "elements": "E", "waterfall_classification": "W",
@@ -50,15 +51,16 @@ def insert_run(
     status: str = "PENDING",
     batch_id: int | None = None,
     chunk_id: int | None = None,
-    job_id: str | None = None,
+    task_id: str | None = None,
     with_record_ids: bool = False,
+    now: datetime | None = None,
 ) -> int:
     """A run and one PENDING result row per requested type; marks the file's analysis pending."""
-    stamp = now_iso()
+    stamp = iso(now)
     cur = conn.execute(
-        "INSERT INTO analysis_runs (file_id, batch_id, chunk_id, job_id, mode, status, model_key, model_id,"
+        "INSERT INTO analysis_runs (file_id, batch_id, chunk_id, task_id, mode, status, model_key, model_id,"
         " analysis_types, options, prompt_version, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (file_id, batch_id, chunk_id, job_id, mode, status, model_key, model_id, json.dumps(analysis_types),
+        (file_id, batch_id, chunk_id, task_id, mode, status, model_key, model_id, json.dumps(analysis_types),
          json.dumps(options), prompt_version, stamp),
     )
     run_id = int(cur.lastrowid)
@@ -96,11 +98,27 @@ def list_results(conn: sqlite3.Connection, run_ids: Iterable[int]) -> dict[int, 
     return grouped
 
 
-def mark_run_started(conn: sqlite3.Connection, run_id: int) -> None:
+def mark_run_started(conn: sqlite3.Connection, run_id: int, now: datetime | None = None) -> None:
     conn.execute(
         "UPDATE analysis_runs SET status = 'RUNNING', started_at = COALESCE(started_at, ?) WHERE id = ?",
-        (now_iso(), run_id),
+        (iso(now), run_id),
     )
+
+
+def set_runs_task(conn: sqlite3.Connection, run_ids: Iterable[int], task_id: str) -> None:
+    """Record the task that runs these on-demand runs."""
+    conn.executemany("UPDATE analysis_runs SET task_id = ? WHERE id = ?", [(task_id, r) for r in run_ids])
+
+
+def runs_task_ids(conn: sqlite3.Connection, run_ids: list[int]) -> dict[int, str | None]:
+    """{run id: the task running it} for these runs."""
+    found: dict[int, str | None] = {}
+    for start in range(0, len(run_ids), _IN_LIMIT):
+        part = run_ids[start:start + _IN_LIMIT]
+        for row in conn.execute(
+                f"SELECT id, task_id FROM analysis_runs WHERE id IN ({','.join('?' * len(part))})", part):
+            found[row["id"]] = row["task_id"]
+    return found
 
 
 _STORE_SQL = (
@@ -159,7 +177,7 @@ def store_encoded_result(
 ) -> bool:
     """store_result for a result already validated and encoded with encode_result / encode_warnings."""
     cur = conn.execute(_STORE_SQL, (result_json, tokens_input, tokens_output, cost_usd, int(truncated), stop_reason,
-                                    warnings_json, completed_at or now_iso(), run_id, analysis_type))
+                                    warnings_json, completed_at or iso(), run_id, analysis_type))
     return cur.rowcount == 1
 
 
@@ -173,34 +191,37 @@ def fail_result(
     tokens_input: int = 0,
     tokens_output: int = 0,
     cost_usd: float = 0.0,
+    now: datetime | None = None,
 ) -> bool:
-    cur = conn.execute(_FAIL_SQL, (code, message[:2000], tokens_input, tokens_output, cost_usd, now_iso(), run_id,
+    cur = conn.execute(_FAIL_SQL, (code, message[:2000], tokens_input, tokens_output, cost_usd, iso(now), run_id,
                                    analysis_type))
     return cur.rowcount == 1
 
 
-def fail_pending_results(conn: sqlite3.Connection, run_id: int, *, code: str, message: str) -> int:
+def fail_pending_results(conn: sqlite3.Connection, run_id: int, *, code: str, message: str,
+                         now: datetime | None = None) -> int:
     cur = conn.execute(
         "UPDATE analysis_results SET status = 'FAILED', error_code = ?, error_message = ?, completed_at = ?"
         " WHERE run_id = ? AND status = 'PENDING'",
-        (code, message[:2000], now_iso(), run_id),
+        (code, message[:2000], iso(now), run_id),
     )
     return cur.rowcount
 
 
-def finalize_run(conn: sqlite3.Connection, run_id: int, *, processing_seconds: float | None = None) -> str:
+def finalize_run(conn: sqlite3.Connection, run_id: int, *, processing_seconds: float | None = None,
+                 now: datetime | None = None) -> str:
     """Roll a run's result rows up into the run: COMPLETED only if every type completed; else FAILED.
 
     Returns the run's status (unchanged when results are still pending).
     """
-    statuses = finalize_runs(conn, [run_id], processing_seconds=processing_seconds)
+    statuses = finalize_runs(conn, [run_id], processing_seconds=processing_seconds, now=now)
     if run_id not in statuses:
         raise LookupError(f"no analysis run {run_id}")
     return statuses[run_id]
 
 
 def finalize_runs(conn: sqlite3.Connection, run_ids: Iterable[int], *,
-                  processing_seconds: float | None = None) -> dict[int, str]:
+                  processing_seconds: float | None = None, now: datetime | None = None) -> dict[int, str]:
     """finalize_run for many runs in a few set-based statements: {run id: status} for the runs found.
 
     Each run is rolled up exactly as finalize_run always did it: left alone while a result is pending,
@@ -210,7 +231,7 @@ def finalize_runs(conn: sqlite3.Connection, run_ids: Iterable[int], *,
     ids = list(dict.fromkeys(run_ids))
     statuses: dict[int, str] = {}
     file_ids: list[int] = []
-    stamp = now_iso()
+    stamp = iso(now)
     in_sql = _python_round_in_sql(conn)
     for start in range(0, len(ids), _IN_LIMIT):
         part = ids[start:start + _IN_LIMIT]
@@ -293,9 +314,10 @@ def _combined_error(failed: list[sqlite3.Row]) -> str:
     return "; ".join(messages)[:2000]
 
 
-def fail_run(conn: sqlite3.Connection, run_id: int, *, code: str, message: str) -> None:
-    fail_pending_results(conn, run_id, code=code, message=message)
-    finalize_run(conn, run_id)
+def fail_run(conn: sqlite3.Connection, run_id: int, *, code: str, message: str,
+             now: datetime | None = None) -> None:
+    fail_pending_results(conn, run_id, code=code, message=message, now=now)
+    finalize_run(conn, run_id, now=now)
 
 
 def refresh_files_state(conn: sqlite3.Connection, file_ids: Iterable[int]) -> None:

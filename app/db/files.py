@@ -5,7 +5,7 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator
 
-from app.utils.timeutil import now_iso
+from app.utils.clock import iso
 
 FILE_COLUMNS = (
     "path", "folder", "name", "size_bytes", "mtime", "fingerprint", "media_type", "mime_type", "container",
@@ -194,7 +194,7 @@ def find_by_fingerprint(conn: sqlite3.Connection, fingerprint: str, size_bytes: 
 
 
 def insert_file(conn: sqlite3.Connection, values: dict[str, Any]) -> int:
-    stamp = now_iso()
+    stamp = iso()
     columns = [c for c in FILE_COLUMNS if c in values]
     sql = (
         f"INSERT INTO files ({', '.join(columns)}, imported_at, updated_at)"
@@ -211,7 +211,7 @@ def update_file(conn: sqlite3.Connection, file_id: int, values: dict[str, Any]) 
     assignments = ", ".join(f"{c} = ?" for c in columns)
     conn.execute(
         f"UPDATE files SET {assignments}, updated_at = ? WHERE id = ?",
-        [values[c] for c in columns] + [now_iso(), file_id],
+        [values[c] for c in columns] + [iso(), file_id],
     )
 
 
@@ -241,7 +241,7 @@ def upsert_derivative(
         " ON CONFLICT (file_id, kind) DO UPDATE SET path = excluded.path, spec = excluded.spec,"
         " size_bytes = excluded.size_bytes, width = excluded.width, height = excluded.height,"
         " created_at = excluded.created_at",
-        (file_id, kind, path, spec, size_bytes, width, height, now_iso()),
+        (file_id, kind, path, spec, size_bytes, width, height, iso()),
     )
     if kind == "proxy":
         conn.execute("UPDATE files SET proxy_bytes = ? WHERE id = ?", (size_bytes, file_id))

@@ -30,6 +30,11 @@ def mark_dirty(conn: sqlite3.Connection, file_ids: Iterable[int]) -> None:
     conn.executemany("INSERT OR IGNORE INTO search_dirty (file_id) VALUES (?)", [(i,) for i in file_ids])
 
 
+def mark_all_dirty(conn: sqlite3.Connection) -> None:
+    """Queue every file for indexing."""
+    conn.execute("INSERT OR IGNORE INTO search_dirty (file_id) SELECT id FROM files")
+
+
 def delete_file_rows(conn: sqlite3.Connection, file_id: int) -> None:
     low = file_id * ROWS_PER_FILE
     conn.execute("DELETE FROM search_index WHERE rowid BETWEEN ? AND ?", (low, low + ROWS_PER_FILE - 1))

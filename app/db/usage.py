@@ -60,11 +60,11 @@ def submissions(conn: sqlite3.Connection, start: str, end: str, limit: int) -> d
     return {"sums": sums, "by_status": by_status, "items": items}
 
 
-def jobs_by_kind(conn: sqlite3.Connection, start: str, end: str) -> list[sqlite3.Row]:
+def tasks_by_kind(conn: sqlite3.Connection, start: str, end: str) -> list[sqlite3.Row]:
     return conn.execute(
         "SELECT kind, COUNT(*) AS total, SUM(status = 'SUCCEEDED') AS succeeded, SUM(status = 'FAILED') AS failed,"
         " SUM(status = 'CANCELLED') AS cancelled, SUM(status IN ('QUEUED', 'RUNNING')) AS active"
-        " FROM jobs WHERE substr(created_at, 1, 10) >= ? AND substr(created_at, 1, 10) < ?"
+        " FROM tasks WHERE substr(created_at, 1, 10) >= ? AND substr(created_at, 1, 10) < ?"
         " GROUP BY kind ORDER BY kind",
         (start, end),
     ).fetchall()

@@ -5,10 +5,10 @@ from pathlib import Path
 
 from flask import Blueprint, jsonify, request, send_file
 
-from app.db import get_db
 from app.errors import AppError, BadRequest
-from app.routes._helpers import extension, json_body, settings
-from app.services import analysis, derivatives, library, uploads
+from app.routes._helpers import get_db, json_body, services, settings
+from app.services import analysis, derivatives, importing, library, pipeline, uploads
+from app.services.params import bool_param
 
 bp = Blueprint("files", __name__, url_prefix="/api/files")
 
@@ -19,10 +19,10 @@ def import_directory():
     recursive = body.get("recursive", True)
     if not isinstance(recursive, bool):
         raise BadRequest("'recursive' must be true or false", code="invalid_parameter", details={"parameter": "recursive"})
-    folder = library.resolve_library_dir(settings(), body.get("path"))
-    job_id = extension("jobs").submit(get_db(), "import", {"path": str(folder), "recursive": recursive,
-                                                          "generate_proxies": body.get("generate_proxies", True) is True})
-    return jsonify({"job_id": job_id, "path": str(folder), "recursive": recursive}), 202
+    folder = importing.resolve_library_dir(settings(), body.get("path"))
+    task_id = pipeline.start_import(services(), get_db(), folder, recursive=recursive,
+                                    generate_proxies=body.get("generate_proxies", True) is True)
+    return jsonify({"task_id": task_id, "path": str(folder), "recursive": recursive}), 202
 
 
 @bp.post("/upload")
@@ -38,8 +38,7 @@ def upload():
             stored.append(uploads.store_upload(get_db(), settings(), item.filename, temp))
         except AppError as exc:
             errors.append({"filename": uploads.display_name(item.filename), **exc.to_dict()["error"]})
-    if stored and settings().PROXY_WORKERS:
-        extension("jobs").submit(get_db(), "proxies", {"file_ids": [f["id"] for f in stored], "force": False})
+    pipeline.after_upload(services(), get_db(), [f["id"] for f in stored])
     status = 201
     if not stored:
         codes = {e["code"] for e in errors}
@@ -60,8 +59,7 @@ def get_file(file_id: int):
 
 @bp.delete("/<int:file_id>")
 def delete_file(file_id: int):
-    raw = request.args.get("delete_original", "false")
-    delete_original = library._as_bool("delete_original", raw)
+    delete_original = bool_param("delete_original", request.args.get("delete_original", "false"))
     return jsonify(library.delete_file(get_db(), settings(), file_id, delete_original=delete_original))
 
 
@@ -85,8 +83,7 @@ def proxy(file_id: int):
 @bp.post("/proxies")
 def generate_proxies():
     params = derivatives.validate_request(get_db(), json_body())
-    job_id = extension("jobs").submit(get_db(), "proxies", params)
-    return jsonify({"job_id": job_id}), 202
+    return jsonify({"task_id": pipeline.start_proxies(services(), get_db(), params)}), 202
 
 
 @bp.get("/<int:file_id>/analyses")

@@ -1,18 +1,17 @@
 """Admin API for the batch poller, and retrying a chunk's result fetch."""
 from __future__ import annotations
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, current_app, jsonify
 
-from app.db import get_db
 from app.errors import Conflict
-from app.routes._helpers import extension, json_body
+from app.routes._helpers import get_db, json_body
 from app.services import poller as poller_service
 
 bp = Blueprint("poller", __name__)
 
 
 def _poller() -> poller_service.BatchPoller:
-    return extension("batch_poller")
+    return current_app.extensions["batch_poller"]
 
 
 @bp.get("/api/nova/batch/poller/status")
@@ -43,7 +42,7 @@ def stop():
 @bp.post("/api/nova/batch/poller/process-completed")
 def process_completed():
     json_body(required=False)
-    return jsonify(_poller().poll_once(force=True))
+    return jsonify(_poller().run_once(force=True))
 
 
 @bp.post("/api/batch/chunks/<int:chunk_id>/retry-fetch")

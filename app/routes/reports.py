@@ -3,17 +3,16 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify
 
-from app.db import get_db
 from app.errors import BadRequest
-from app.routes._helpers import extension, json_body
-from app.services import batch_cleanup
+from app.routes._helpers import get_db, json_body, services
+from app.services.batch import cleanup
 
 bp = Blueprint("reports_api", __name__, url_prefix="/reports/api")
 
 
 @bp.get("/storage/batch")
 def batch_storage():
-    return jsonify(batch_cleanup.storage_report(get_db(), extension("analysis").store))
+    return jsonify(cleanup.storage_report(get_db(), services().store))
 
 
 @bp.post("/storage/batch/cleanup")
@@ -29,6 +28,6 @@ def batch_storage_cleanup():
     if not isinstance(include_failed, bool):
         raise BadRequest("'include_failed' must be true or false", code="invalid_parameter",
                          details={"parameter": "include_failed"})
-    report = batch_cleanup.cleanup(get_db(), extension("analysis").store, dry_run=dry_run,
-                                   include_failed=include_failed, older_than_days=older)
+    report = cleanup.cleanup(get_db(), services().store, dry_run=dry_run, include_failed=include_failed,
+                             older_than_days=older)
     return jsonify(report.to_dict())

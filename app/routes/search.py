@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
 
-from app.db import get_db
+from app.routes._helpers import get_db
 from app.services import search
 
 bp = Blueprint("search", __name__, url_prefix="/api/search")

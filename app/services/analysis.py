@@ -7,22 +7,24 @@ import logging
 import threading
 import sqlite3
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, NamedTuple
 
 from app.config import Settings
 from app.db import analysis as analysis_db
+from app.db import batches as batches_db
 from app.db import files as files_db
-from app.db.connection import transaction
+from app.db import transaction
 from app.errors import BadRequest, Unprocessable
-from app.inference.base import InferenceBackend, InferenceError
-from app.nova.catalog import Catalog, NovaModel, request_model_id
+from app.inference.base import InferenceError
+from app.nova.catalog import NovaModel, request_model_id
 from app.nova.estimate import cost_usd
 from app.nova.parser import ModelOutputError, parse_model_output
 from app.nova.prompts import IMAGE_TYPES, PROMPT_VERSION, VIDEO_TYPES, FileContext, normalize_options
 from app.nova.requests import build_request, image_media_bytes, image_media_s3, video_format, video_media_s3
-from app.services.jobs import JobContext
+from app.services import derivatives, library
+from app.services.context import Services
+from app.services.tasks import TaskContext
 from app.storage.base import ObjectNotFound, ObjectStore
 
 log = logging.getLogger(__name__)
@@ -36,16 +38,6 @@ IMAGE_EQUIVALENT = {
 VIDEO_EQUIVALENT = {"description": "summary", "metadata": "search_metadata"}
 ALL_TYPES = tuple(dict.fromkeys(VIDEO_TYPES + IMAGE_TYPES))
 INLINE_VIDEO_MAX_BYTES = 20 * 1024 * 1024  # Nova takes up to 25 MB inline; larger proxies go by S3 URI
-
-
-@dataclass(frozen=True)
-class Services:
-    """The collaborators analysis needs, built once by the app factory."""
-
-    settings: Settings
-    store: ObjectStore
-    backend: InferenceBackend
-    catalog: Catalog
 
 
 def parse_types(raw: Any) -> list[str]:
@@ -235,8 +227,6 @@ def media_block(services: Services, row: sqlite3.Row, proxy_path: Path) -> dict[
 
 def ensure_proxy(settings: Settings, conn: sqlite3.Connection, row: sqlite3.Row) -> Path:
     """The file's proxy on disk, generated now when missing."""
-    from app.services import derivatives
-
     existing = files_db.get_derivatives(conn, row["id"])
     proxy = existing.get("proxy")
     if proxy is not None and (settings.DATA_DIR / proxy["path"]).exists():
@@ -289,8 +279,8 @@ def analyze_run(services: Services, conn: sqlite3.Connection, run_id: int) -> st
         return analysis_db.finalize_run(conn, run_id, processing_seconds=round(time.monotonic() - started, 3))
 
 
-def run_analyze_job(services: Services, ctx: JobContext, params: dict[str, Any]) -> dict[str, Any]:
-    """Job handler: analyse the given runs one after another; resumable (finished runs are skipped)."""
+def run_analyze_task(services: Services, ctx: TaskContext, params: dict[str, Any]) -> dict[str, Any]:
+    """Task handler: analyse the given runs one after another; resumable (finished runs are skipped)."""
     run_ids = [int(r) for r in params["run_ids"]]
     for name in ("completed", "failed"):
         ctx.counters.setdefault(name, 0)
@@ -316,6 +306,19 @@ def run_analyze_job(services: Services, ctx: JobContext, params: dict[str, Any])
     return dict(ctx.counters)
 
 
+def start_on_demand(services: Services, conn: sqlite3.Connection, run_ids: list[int], *,
+                    batch_id: int | None = None) -> str:
+    """The one way on-demand work starts: an 'analyze' task for these runs, recorded on the runs (and on
+    their submission) in the same transaction, so a crash never leaves runs that no task will run."""
+    with transaction(conn):
+        task_id = services.tasks.enqueue(conn, "analyze", {"run_ids": run_ids})
+        analysis_db.set_runs_task(conn, run_ids, task_id)
+        if batch_id is not None:
+            batches_db.update_batch(conn, batch_id, on_demand_task_id=task_id, status="RUNNING")
+    services.tasks.wake()
+    return task_id
+
+
 def list_file_runs(conn: sqlite3.Connection, file_id: int) -> list[dict[str, Any]]:
     runs = analysis_db.list_runs_for_file(conn, file_id)
     results = analysis_db.list_results(conn, [r["id"] for r in runs])
@@ -339,3 +342,42 @@ def image_s3_media(store: ObjectStore, key: str, data: bytes) -> dict[str, Any]:
 
 def video_s3_media(store: ObjectStore, key: str, container: str | None) -> dict[str, Any]:
     return video_media_s3(store.uri(key), video_format(container or "mp4"))
+
+
+class AnalysisRequest(NamedTuple):
+    """What an estimate or analyze body asks for, validated: the model, types, options and file rows."""
+
+    model: NovaModel
+    types: list[str]
+    options: dict[str, Any]
+    rows: list[sqlite3.Row]
+
+
+def parse_request(services: Services, conn: sqlite3.Connection, body: dict[str, Any], *,
+                  for_submit: bool) -> AnalysisRequest:
+    """Model, types, options and the files of an estimate or analyze body (files resolved on the server)."""
+    model = resolve_model(services, body.get("model"), for_submit=for_submit)
+    types = parse_types(body.get("analysis_types"))
+    options = parse_options(body.get("options"))
+    rows = files_db.get_files(conn, library.resolve_file_ids(conn, body))
+    return AnalysisRequest(model, types, options, rows)
+
+
+def analyze_on_demand(services: Services, conn: sqlite3.Connection, body: dict[str, Any]) -> dict[str, Any]:
+    """POST /api/nova/analyze: one on-demand run per file, started as one task."""
+    request = parse_request(services, conn, body, for_submit=True)
+    require_media_support(request.model, request.rows)
+    run_ids = create_runs(conn, file_rows=request.rows, model=request.model, requested_types=request.types,
+                          options=request.options, mode="on_demand")
+    if not run_ids:
+        raise Unprocessable("none of the requested analysis types applies to the selected files",
+                            code="nothing_to_analyze", details={"analysis_types": request.types})
+    task_id = start_on_demand(services, conn, run_ids)
+    return {"task_id": task_id, "run_ids": run_ids, "files": len(run_ids)}
+
+
+def list_models(services: Services) -> dict[str, Any]:
+    """GET /api/nova/models: every catalog model with its availability, and the default."""
+    settings = services.settings
+    return {"models": [model_to_dict(settings, m) for m in services.catalog.all()],
+            "default": services.catalog.default_key(settings.INFERENCE_BACKEND)}

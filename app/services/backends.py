@@ -1,4 +1,4 @@
-"""Builds the object store, inference backend and model catalog from settings (the one place that chooses)."""
+"""Builds the services context from settings: the one place that chooses local or AWS implementations."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,9 +6,23 @@ from pathlib import Path
 from app.config import Settings
 from app.inference.base import InferenceBackend
 from app.nova.catalog import Catalog, load_catalog
+from app.services.context import Services
+from app.services.tasks import TaskRunner
 from app.storage import ObjectStore, create_object_store
 
 LOCAL_ROLE_ARN = "arn:aws:iam::000000000000:role/local-batch"
+
+
+def build_services(settings: Settings) -> Services:
+    """Store, backend, catalog and task runner (with every task kind registered); nothing is started."""
+    from app.services import pipeline
+
+    store = build_object_store(settings)
+    services = Services(settings=settings, store=store, backend=build_inference_backend(settings, store),
+                        catalog=build_catalog(settings),
+                        tasks=TaskRunner(settings.DATABASE_PATH, workers=settings.JOB_WORKERS))
+    pipeline.register_task_kinds(services)
+    return services
 
 
 def build_object_store(settings: Settings) -> ObjectStore:
@@ -24,8 +38,7 @@ def build_inference_backend(settings: Settings, store: ObjectStore) -> Inference
         from app.inference.bedrock import BedrockBackend
 
         return BedrockBackend(region=settings.AWS_REGION, profile=settings.AWS_PROFILE or None)
-    from app.inference.local_analyzer import LocalAnalyzer
-    from app.inference.local_engine import LocalBatchEngine
+    from app.inference.local import LocalAnalyzer, LocalBatchEngine
 
     def resolve_uri(uri: str) -> Path:
         path = store.local_path(store.key_from_uri(uri))

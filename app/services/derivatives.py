@@ -11,13 +11,13 @@ from typing import Any
 
 from app.config import Settings
 from app.db import files as files_db
-from app.db.connection import transaction
+from app.db import transaction
 from app.errors import BadRequest
 from app.media.probe import MediaError
 from app.media.proxies import ProxyCancelled, make_image_proxy, make_video_proxy
 from app.media.thumbnails import make_thumbnail
 from app.services import library
-from app.services.jobs import JobContext
+from app.services.tasks import TaskContext
 
 log = logging.getLogger(__name__)
 
@@ -77,8 +77,8 @@ def make_derivatives(settings: Settings, row: sqlite3.Row, existing: dict[str, A
     return outcome
 
 
-def run_derivatives(settings: Settings, ctx: JobContext, params: dict[str, Any]) -> dict[str, Any]:
-    """Job handler: proxies and thumbnails for the selected files."""
+def run_derivatives(settings: Settings, ctx: TaskContext, params: dict[str, Any]) -> dict[str, Any]:
+    """Task handler: proxies and thumbnails for the selected files."""
     conn = ctx.conn
     force = bool(params.get("force", False))
     ids = _select_ids(conn, params)
@@ -130,7 +130,7 @@ def _on_disk(settings: Settings, existing: dict[str, Any]) -> bool:
     return all((settings.DATA_DIR / row["path"]).exists() for row in existing.values())
 
 
-def _record(ctx: JobContext, outcome: Outcome) -> None:
+def _record(ctx: TaskContext, outcome: Outcome) -> None:
     ctx.set_current(outcome.name)
     if outcome.derived:
         with transaction(ctx.conn):

@@ -9,7 +9,8 @@ from app.config import Settings
 from app.errors import Unprocessable
 from app.nova.catalog import NovaModel
 from app.nova.estimate import cost_usd, estimate_tokens
-from app.services.analysis import types_for_media
+from app.services.analysis import parse_request, types_for_media
+from app.services.context import Services
 
 # A 720p/15 fps H.264 proxy runs at roughly 1.2 Mbit/s; used only when the proxy is not made yet.
 ESTIMATED_PROXY_BYTES_PER_SECOND = 150_000
@@ -258,3 +259,11 @@ def estimate_response(plan: Plan) -> dict[str, Any]:
             for f in plan.files
         ],
     }
+
+
+def estimate(services: Services, conn: sqlite3.Connection, body: dict[str, Any]) -> dict[str, Any]:
+    """POST /api/nova/estimate: the plan and both prices for the files of the body, nothing recorded."""
+    request = parse_request(services, conn, body, for_submit=False)
+    plan = plan_analysis(request.rows, model=request.model, requested_types=request.types,
+                         options=request.options, mode=body.get("mode", "auto"), settings=services.settings)
+    return estimate_response(plan)

@@ -16,7 +16,7 @@ from typing import Any, Iterable
 
 from app.db import analysis as analysis_db
 from app.db import search as search_db
-from app.db.connection import transaction
+from app.db import transaction
 from app.errors import BadRequest
 
 log = logging.getLogger(__name__)
@@ -73,7 +73,7 @@ def index_file(conn: sqlite3.Connection, file_id: int) -> None:
 def reindex_all(conn: sqlite3.Connection) -> int:
     """Queue every file and rebuild the whole index."""
     with transaction(conn):
-        search_db.mark_dirty(conn, [row[0] for row in conn.execute("SELECT id FROM files")])
+        search_db.mark_all_dirty(conn)
     return index_pending(conn)
 
 

@@ -11,17 +11,17 @@ from typing import Any
 
 from app.config import Settings
 from app.db import files as files_db
-from app.db.connection import transaction
+from app.db import transaction
 from app.errors import PayloadTooLarge, UnsupportedMedia
 from app.media.probe import sniff_media_type
-from app.services import library
+from app.services import importing, library
 
 MB = 1024 * 1024
 
 
 def size_limit_for(settings: Settings, filename: str | None) -> int:
     """The byte limit while streaming: by extension first; content is checked after."""
-    kind = library.media_type_for_name(filename or "")
+    kind = importing.media_type_for_name(filename or "")
     if kind == "image":
         return settings.MAX_IMAGE_SIZE_MB * MB
     return settings.MAX_VIDEO_SIZE_MB * MB
@@ -58,7 +58,7 @@ def store_upload(conn: sqlite3.Connection, settings: Settings, filename: str | N
     target = target_dir / display_name(filename)
     os.replace(temp_path, target)
     info = target.stat()
-    values = library.file_values(str(target), info, library.fingerprint_file(str(target), info.st_size), kind, "upload")
+    values = importing.file_values(str(target), info, importing.fingerprint_file(str(target), info.st_size), kind, "upload")
     with transaction(conn):
         file_id = files_db.insert_file(conn, values)
     return library.file_to_dict(files_db.get_file(conn, file_id))

@@ -7,7 +7,7 @@ from typing import Any, Mapping
 
 from app.db import usage as usage_db
 from app.errors import BadRequest
-from app.utils.timeutil import utcnow
+from app.utils.clock import utcnow
 
 MAX_DAYS = 366
 DEFAULT_DAYS = 7
@@ -58,7 +58,7 @@ def usage_report(conn: sqlite3.Connection, start: date, end: date) -> dict[str, 
     totals_row = usage_db.run_totals(conn, lo, hi)
     submissions = usage_db.submissions(conn, lo, hi, limit=20)
     sums = submissions["sums"]
-    jobs = [dict(row) for row in usage_db.jobs_by_kind(conn, lo, hi)]
+    tasks = [dict(row) for row in usage_db.tasks_by_kind(conn, lo, hi)]
     return {
         "from": start.isoformat(),
         "to": end.isoformat(),
@@ -75,6 +75,6 @@ def usage_report(conn: sqlite3.Connection, start: date, end: date) -> dict[str, 
                        "created_at": r["created_at"], "completed_at": r["completed_at"]}
                       for r in submissions["items"]],
         },
-        "jobs": {"by_kind": jobs, "total": sum(j["total"] for j in jobs),
-                 "succeeded": sum(j["succeeded"] or 0 for j in jobs), "failed": sum(j["failed"] or 0 for j in jobs)},
+        "tasks": {"by_kind": tasks, "total": sum(t["total"] for t in tasks),
+                  "succeeded": sum(t["succeeded"] or 0 for t in tasks), "failed": sum(t["failed"] or 0 for t in tasks)},
     }

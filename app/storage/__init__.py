@@ -1,4 +1,5 @@
-"""Object storage: one interface with a local-disk and an S3 implementation."""
+"""Object storage: one interface with a local-disk and an S3 implementation (s3.py, the only module here
+that imports boto3, is loaded only when the S3 store is built)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -15,7 +16,6 @@ from .base import (
 )
 from .faults import FaultyObjectStore
 from .local import LocalObjectStore
-from .s3 import S3ObjectStore
 
 __all__ = [
     "DEFAULT_CONTENT_TYPE",
@@ -25,7 +25,6 @@ __all__ = [
     "ObjectInfo",
     "ObjectNotFound",
     "ObjectStore",
-    "S3ObjectStore",
     "StorageError",
     "create_object_store",
     "validate_key",
@@ -46,5 +45,7 @@ def create_object_store(
     if backend == "local":
         return LocalObjectStore(Path(data_dir) / "objects", bucket)
     if backend == "s3":
+        from .s3 import S3ObjectStore
+
         return S3ObjectStore(bucket, region=region, endpoint_url=endpoint_url, profile=profile)
     raise ValueError(f"unknown storage backend {backend!r}; expected 'local' or 's3'")

@@ -44,17 +44,17 @@ class LiveServer:
 def _drive_once(app) -> None:
     poller = app.extensions.get("batch_poller")
     if poller is not None:
-        poller.poll_once(force=True)
+        poller.run_once(force=True)
         return
     try:
         from app.services.batch.process import process_batches_once
     except ImportError:
         return
-    from app.db.connection import connect
+    from app.db import connect
 
     conn = connect(app.config["SETTINGS"].DATABASE_PATH)
     try:
-        process_batches_once(conn, app.extensions["analysis"], force=True)
+        process_batches_once(conn, app.extensions["services"], force=True)
     finally:
         conn.close()
 
@@ -63,16 +63,16 @@ def _serve(app_config: dict, library: Path, *, run_batches: bool):
     from werkzeug.serving import make_server
 
     app = create_app(app_config)
+    app.extensions["services"].tasks.start()
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
     thread.start()
-    backend = app.extensions["analysis"].backend
+    backend = app.extensions["services"].backend
     stop = threading.Event()
     driver = None
     if run_batches:
-        # What create_app starts outside tests: the local engine's worker and the batch poller's loop.
-        if hasattr(backend, "start"):
-            backend.start()
+        # What start_background starts in the server: the local engine's worker and the batch poller's loop.
+        backend.start()
 
         def loop():
             while not stop.wait(0.5):
@@ -90,11 +90,10 @@ def _serve(app_config: dict, library: Path, *, run_batches: bool):
         stop.set()
         if driver is not None:
             driver.join(timeout=30)
-        if hasattr(backend, "stop"):
-            backend.stop(timeout=30)
+        backend.stop(timeout=30)
         server.shutdown()
         thread.join(timeout=10)
-        app.extensions["jobs"].stop(timeout=30)
+        app.extensions["services"].tasks.stop(timeout=30)
 
 
 def _library(tmp_path: Path) -> Path:

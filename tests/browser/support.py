@@ -7,7 +7,7 @@ import time
 def wait_job(page, base: str, job_id: str, timeout: float = 180.0) -> dict:
     deadline = time.monotonic() + timeout
     while True:
-        job = page.request.get(f"{base}/api/jobs/{job_id}").json()
+        job = page.request.get(f"{base}/api/tasks/{job_id}").json()
         if job["status"] in {"SUCCEEDED", "FAILED", "CANCELLED"}:
             return job
         assert time.monotonic() < deadline, job
@@ -22,8 +22,8 @@ def post_json(page, url: str, body: dict) -> dict:
 
 def import_via_api(page, base: str, folder) -> dict:
     job = post_json(page, f"{base}/api/files/import-directory", {"path": str(folder), "recursive": True})
-    done = wait_job(page, base, job["job_id"])
+    done = wait_job(page, base, job["task_id"])
     assert done["status"] == "SUCCEEDED", done
-    if done["result"].get("proxies_job_id"):
-        assert wait_job(page, base, done["result"]["proxies_job_id"])["status"] == "SUCCEEDED"
+    if done["result"].get("proxies_task_id"):
+        assert wait_job(page, base, done["result"]["proxies_task_id"])["status"] == "SUCCEEDED"
     return done

@@ -10,7 +10,7 @@ BATCH_TIMEOUT_MS = 240_000
 
 
 def _job_card(page, title: str, status: str = "SUCCEEDED"):
-    return page.locator(".job-card").filter(has_text=title).filter(has_text=status)
+    return page.locator(".task-card").filter(has_text=title).filter(has_text=status)
 
 
 def _batch_api_available(page, base: str) -> bool:

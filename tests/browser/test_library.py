@@ -40,7 +40,7 @@ def test_filters_sorting_and_select_all_matching(quiet_server, page, shots):
         page.click("#action-proxies")
     body = json.loads(sent.value.post_data)
     assert body["filter"] == {"media_type": "video"} and "file_ids" not in body
-    page.locator(".job-card", has_text="SUCCEEDED").wait_for(timeout=120_000)
+    page.locator(".task-card", has_text="SUCCEEDED").wait_for(timeout=120_000)
 
     # Delete asks first and says the originals stay on disk; cancelling keeps everything.
     page.click("#action-delete")

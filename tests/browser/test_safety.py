@@ -25,10 +25,10 @@ def test_a_hostile_file_name_renders_literally_everywhere(quiet_server, page, sh
     if submitted.status == 201:
         batch = submitted.json()
         batch_id = batch["id"]
-        job_id = batch["on_demand"]["job_id"]
+        job_id = batch["on_demand"]["task_id"]
     else:
         assert submitted.status == 404, submitted.text()
-        job_id = post_json(page, f"{base}/api/nova/analyze", body)["job_id"]
+        job_id = post_json(page, f"{base}/api/nova/analyze", body)["task_id"]
     assert wait_job(page, base, job_id)["status"] == "SUCCEEDED"
     if batch_id is not None:
         quiet_server.drive_batches()
@@ -58,19 +58,19 @@ def test_a_failed_record_shows_its_error_on_the_batch_page(quiet_server, page, s
     import_via_api(page, base, quiet_server.library)
     batch = post_json(page, f"{base}/api/batch/nova", {"filter": {"media_type": "video"}, "analysis_types": ["combined"],
                                                      "mode": "batch"})
-    if batch.get("stage_job_id"):
-        assert wait_job(page, base, batch["stage_job_id"])["status"] == "SUCCEEDED"
+    if batch.get("stage_task_id"):
+        assert wait_job(page, base, batch["stage_task_id"])["status"] == "SUCCEEDED"
     quiet_server.drive_batches()  # submits the chunk to the local engine
 
     # Remove one staged video: the engine answers its record with an error line, as Bedrock would.
-    services = quiet_server.app.extensions["analysis"]
+    services = quiet_server.app.extensions["services"]
     chunk = page.request.get(f"{base}/api/batch/{batch['id']}").json()["chunks"][0]
     victim = next(o.key for o in services.store.list(chunk["staging_folder"] + "files/") if "car" in o.key)
     services.store.delete_many([victim])
     page.goto(f"{base}/batches/{batch['id']}")
     page.locator("#chunks-title").wait_for()
     shots("batch-running")
-    services.backend.run_pending()
+    services.backend.run_once()
     quiet_server.drive_batches()
 
     row = page.locator("#file-outcomes tbody tr", has_text="car-detection.mp4")

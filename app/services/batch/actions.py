@@ -8,16 +8,19 @@ from datetime import datetime
 from typing import Any
 
 from app.db import batches as batches_db
+from app.db import chunks as chunks_db
 from app.db import files as files_db
-from app.db import jobs as jobs_db
-from app.db.connection import transaction
+from app.db import tasks as tasks_db
+from app.db import transaction
 from app.errors import Conflict, NotFound
 from app.inference.base import ConflictError, InferenceError
-from app.services.analysis import Services, parse_types
+from app.services.analysis import parse_types
 from app.services.batch import common
 from app.services.batch.status import batch_to_dict, refresh_batch
 from app.services.batch.submission import submit_plan
-from app.services.batch.submit import record_submission, find_existing_job
+from app.services.batch.submit import find_existing_job, record_submission
+from app.services.context import Services
+from app.utils.clock import iso, utc
 
 log = logging.getLogger(__name__)
 
@@ -29,48 +32,48 @@ def _batch_or_404(conn: sqlite3.Connection, batch_id: int) -> sqlite3.Row:
     return batch
 
 
-def cancel_batch(conn: sqlite3.Connection, services: Services, jobs: Any, batch_id: int, *,
+def cancel_batch(conn: sqlite3.Connection, services: Services, batch_id: int, *,
                  now: datetime | None = None) -> dict[str, Any]:
-    """Stop running chunks, cancel queued ones and the on-demand job; output already made is still ingested."""
-    current = common.utc(now)
+    """Stop running chunks, cancel queued ones and the on-demand task; output already made is still ingested."""
+    current = utc(now)
     batch = _batch_or_404(conn, batch_id)
-    status = refresh_batch(conn, batch_id)
+    status = refresh_batch(conn, batch_id, current)
     if status in batches_db.BATCH_TERMINAL:
         raise Conflict(f"batch {batch_id} is already {status}", code="batch_finished", details={"status": status})
     with transaction(conn):
-        batches_db.update_batch(conn, batch_id, cancel_requested=1)
-    for job_id in (batch["stage_job_id"], batch["on_demand_job_id"]):
-        _cancel_job(conn, jobs, job_id)
-    for chunk in batches_db.list_chunks(conn, batch_id):
+        batches_db.update_batch(conn, batch_id, current, cancel_requested=1)
+    for task_id in (batch["stage_task_id"], batch["on_demand_task_id"]):
+        _cancel_task(conn, services, task_id)
+    for chunk in chunks_db.list_chunks(conn, batch_id):
         if chunk["status"] == "QUEUED" and chunk["create_uncertain"]:
             found = find_existing_job(services, chunk)  # an earlier create may have made the job
             if found is not None:
                 record_submission(conn, chunk["id"], found.job_arn, current, provider_status=found.status)
-                chunk = batches_db.get_chunk(conn, chunk["id"])
+                chunk = chunks_db.get_chunk(conn, chunk["id"])
         if chunk["status"] in ("STAGING", "QUEUED"):
             with transaction(conn):
-                if batches_db.update_chunk(conn, chunk["id"], expect_status=("STAGING", "QUEUED"), status="CANCELLED",
-                                           create_uncertain=0, completed_at=common.iso(current)):
-                    common.fail_chunk_runs(conn, chunk["id"], code="cancelled",
+                if chunks_db.update_chunk(conn, chunk["id"], current, expect_status=("STAGING", "QUEUED"),
+                                          status="CANCELLED", create_uncertain=0, completed_at=iso(current)):
+                    common.fail_chunk_runs(conn, chunk["id"], code="cancelled", now=current,
                                            message="the batch was cancelled before this job was submitted")
-        elif chunk["status"] in batches_db.CHUNK_RUNNING and chunk["job_arn"]:
-            _stop(conn, services, chunk)
-    refresh_batch(conn, batch_id)
+        elif chunk["status"] in chunks_db.CHUNK_RUNNING and chunk["job_arn"]:
+            _stop(conn, services, chunk, current)
+    refresh_batch(conn, batch_id, current)
     return batch_to_dict(conn, batch_id)
 
 
-def _cancel_job(conn: sqlite3.Connection, jobs: Any, job_id: str | None) -> None:
-    if job_id is None or jobs is None:
+def _cancel_task(conn: sqlite3.Connection, services: Services, task_id: str | None) -> None:
+    if task_id is None:
         return
-    row = jobs_db.get_job(conn, job_id)
-    if row is not None and row["status"] in jobs_db.ACTIVE_STATUSES:
+    row = tasks_db.get_task(conn, task_id)
+    if row is not None and row["status"] in tasks_db.ACTIVE_STATUSES:
         try:
-            jobs.cancel(conn, job_id)
+            services.tasks.cancel(conn, task_id)
         except Conflict:
             pass  # it finished in the meantime
 
 
-def _stop(conn: sqlite3.Connection, services: Services, chunk: sqlite3.Row) -> None:
+def _stop(conn: sqlite3.Connection, services: Services, chunk: sqlite3.Row, now: datetime) -> None:
     """StopModelInvocationJob; the tracker then sees Stopping/Stopped and the output is ingested."""
     try:
         services.backend.stop_batch_job(chunk["job_arn"])
@@ -80,10 +83,10 @@ def _stop(conn: sqlite3.Connection, services: Services, chunk: sqlite3.Row) -> N
                  chunk["job_arn"])
     except InferenceError as exc:
         with transaction(conn):
-            batches_db.update_chunk(conn, chunk["id"], last_error=f"stop failed: {exc}"[:2000])
+            chunks_db.update_chunk(conn, chunk["id"], now, last_error=f"stop failed: {exc}"[:2000])
 
 
-def retry_failed(conn: sqlite3.Connection, services: Services, jobs: Any, batch_id: int, *,
+def retry_failed(conn: sqlite3.Connection, services: Services, batch_id: int, *,
                  now: datetime | None = None) -> dict[str, Any]:
     """A new submission with only the records that failed or never came back (on demand below the minimum)."""
     batch = _batch_or_404(conn, batch_id)
@@ -100,6 +103,6 @@ def retry_failed(conn: sqlite3.Connection, services: Services, jobs: Any, batch_
     requested = parse_types(json.loads(batch["analysis_types"]))
     model = services.catalog.get(batch["model_key"])
     mode = "on_demand" if batch["mode"] == "on_demand" else "auto"
-    return submit_plan(conn, services, jobs, rows=rows, model=model, types=requested,
+    return submit_plan(conn, services, rows=rows, model=model, types=requested,
                        options=json.loads(batch["options"] or "{}"), mode=mode, types_by_file=types_by_file,
                        retry_of=batch_id, now=now)

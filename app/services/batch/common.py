@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 
 from app.db import analysis as analysis_db
-from app.db import batches as batches_db
+from app.db import chunks as chunks_db
 from app.inference.base import validate_batch_s3_uri, validate_client_token, validate_job_name
 from app.storage.base import ObjectStore
 
@@ -17,29 +17,13 @@ FILES_FOLDER = "files"
 MAX_BACKOFF_SECONDS = 900
 
 
-def utc(now: datetime | None = None) -> datetime:
-    """now (naive values count as UTC), or the current time."""
-    if now is None:
-        return datetime.now(timezone.utc)
-    return now if now.tzinfo else now.replace(tzinfo=timezone.utc)
-
-
-def iso(value: datetime) -> str:
-    """A stored timestamp: UTC with microseconds, so stamps compare correctly as text."""
-    return utc(value).astimezone(timezone.utc).isoformat(timespec="microseconds")
-
-
 def backoff_seconds(attempt: int, base: float = 30.0) -> float:
     """30 s, 60 s, 120 s ... capped at 15 minutes."""
     return min(base * 2 ** max(attempt - 1, 0), MAX_BACKOFF_SECONDS)
 
 
-def later(now: datetime, seconds: float) -> str:
-    return iso(now + timedelta(seconds=seconds))
-
-
 def folder_stamp(created: datetime) -> str:
-    return utc(created).strftime("%Y%m%d_%H%M%S")
+    return created.strftime("%Y%m%d_%H%M%S")
 
 
 def staging_folder(stamp: str, sequence: int) -> str:
@@ -55,7 +39,7 @@ def next_sequence(conn: sqlite3.Connection, stamp: str) -> int:
     """The first free NNN for folders made in this second (call inside the write transaction)."""
     prefix = f"{STAGING_ROOT}/job_{stamp}_"
     used = []
-    for folder in batches_db.staging_folders_like(conn, prefix):
+    for folder in chunks_db.staging_folders_like(conn, prefix):
         digits = folder[len(prefix):].rstrip("/")
         if digits.isdigit():
             used.append(int(digits))
@@ -79,9 +63,8 @@ def folder_uri(store: ObjectStore, folder: str) -> str:
     return validate_batch_s3_uri(f"s3://{store.bucket}/{folder}")
 
 
-def fail_chunk_runs(conn: sqlite3.Connection, chunk_id: int, *, code: str, message: str) -> int:
+def fail_chunk_runs(conn: sqlite3.Connection, chunk_id: int, *, code: str, message: str, now: datetime) -> int:
     """Fail every pending record of the chunk and roll its runs up (caller owns the transaction)."""
-    failed = batches_db.fail_pending_chunk_results(conn, chunk_id, code=code, message=message)
-    for run_id in batches_db.chunk_run_ids(conn, chunk_id):
-        analysis_db.finalize_run(conn, run_id)
+    failed = chunks_db.fail_pending_chunk_results(conn, chunk_id, code=code, message=message, now=now)
+    analysis_db.finalize_runs(conn, chunks_db.chunk_run_ids(conn, chunk_id), now=now)
     return failed

@@ -5,40 +5,36 @@ from each `*.jsonl.out` under `<output prefix><job id>/`, and stored in batched 
 Storing is idempotent, so reading the same output again leaves the same rows.
 
 Parsing and validating an answer costs several times what storing it does, so a big output is parsed
-and validated by worker processes (see _LinePreparer) while this process reads the lines, looks up
+and validated by worker processes (see LinePreparer) while this process reads the lines, looks up
 their runs and does every database read and write, in file order; the runs are rolled up with a few
 set-based statements at the end.
 """
 from __future__ import annotations
 
-import gc
 import json
 import logging
-import mmap
-import multiprocessing
-import os
 import re
 import sqlite3
-import threading
-from collections import deque
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from multiprocessing import shared_memory
-from typing import Any, Iterator
+from typing import Any
 
 from app.db import analysis as analysis_db
 from app.db import batches as batches_db
-from app.db.connection import transaction
+from app.db import chunks as chunks_db
+from app.db import transaction
 from app.nova.catalog import NovaModel
-from app.services.analysis import PreparedOutput, Services, prepare_model_output, store_model_output
+from app.services.analysis import PreparedOutput, prepare_model_output, store_model_output
 from app.services.batch import common
+from app.services.batch import ingest_pool
+from app.services.batch.ingest_pool import (BLANK, BODY, CUT, ERROR, INVALID, NO_RECORD_ID, RAW_BODY, UNPARSABLE,
+                                            Context, LinePreparer)
+from app.services.context import Services
 from app.storage.base import StorageError
-from app.utils import fastjson
+from app.utils import leases
+from app.utils.clock import Clock, iso, later
 from app.utils.crashpoints import crashpoint
-from app.utils.holders import holder_id, is_dead_local_holder
-from app.utils.timeutil import now_iso
+from app.utils.holders import holder_id
 
 log = logging.getLogger(__name__)
 
@@ -49,25 +45,9 @@ MANIFEST_OUT = "manifest.json.out"
 RECORDS_SUFFIX = ".jsonl.out"
 MAX_MANIFEST_BYTES = 1024 * 1024
 
-# Outputs this big are parsed and validated in worker processes while this one stores; smaller ones
-# (a chunk of 150 files is a few MB) are not worth starting processes for.
-PARALLEL_MIN_BYTES = 16 * 1024 * 1024
-PARALLEL_WORKERS = min(os.cpu_count() or 1, 4)  # fewer than 2: everything in this process
-LINES_PER_TASK = 100  # lines parsed and validated together (in one worker process when there are workers)
-TASKS_AHEAD = 2  # batches of lines queued per worker
-SLOT_INPUT_BYTES = 4 * 1024 * 1024  # shared memory for one batch of lines (bigger batches use the pipe)
-SLOT_OUTPUT_BYTES = 2 * 1024 * 1024  # and for its encoded results (those that do not fit use the pipe)
-_SLOT_BYTES = SLOT_INPUT_BYTES + SLOT_OUTPUT_BYTES
-_MAX_CACHED_RUNS = 20 * LINES_PER_TASK
-_SHM_DIR = "/dev/shm"  # where named shared memory lives on Linux (a small tmpfs in some containers)
-_worker_shared: memoryview | None = None  # in a worker process: the memory shared with the ingesting one
-_worker_segment: shared_memory.SharedMemory | None = None  # keeps a named segment open in a worker
+_MAX_CACHED_RUNS = 20 * ingest_pool.LINES_PER_TASK
 
 _RECORD_ID = re.compile(rb'"recordId"\s*:\s*"([^"\\]{1,64})"')
-# What an output line held, as the preparer reports it: a validated model answer (PreparedOutput), an
-# answer still to validate (its body), a provider error, neither, a cut-off line (for its record, _CUT),
-# a line that is not JSON, one without a recordId, or a blank line.
-_BODY, _RAW_BODY, _ERROR, _INVALID, _CUT, _UNPARSABLE, _NO_RECORD_ID, _BLANK, _SHARED_BODY = range(9)
 
 # Why a record with no output line failed, by the job's final provider status.
 _MISSING_REASONS = {
@@ -102,13 +82,12 @@ class IngestStats:
     attempt: int = 1
 
 
-def ingest_ready_chunks(conn: sqlite3.Connection, services: Services, now: datetime | None = None, *,
+def ingest_ready_chunks(conn: sqlite3.Connection, services: Services, now: datetime, *,
                         force: bool = False, holder: str | None = None) -> dict[str, Any]:
     """Ingest every FETCHING chunk whose retry time has come (all of them with force)."""
-    current = common.utc(now)
     outcome: dict[str, Any] = {"ingested": 0, "retrying": 0, "fetch_failed": 0, "skipped": 0}
-    for chunk in batches_db.due_chunks(conn, "FETCHING", None if force else common.iso(current)):
-        result = ingest_chunk(conn, services, chunk["id"], now=current, holder=holder)
+    for chunk in chunks_db.due_chunks(conn, "FETCHING", None if force else now):
+        result = ingest_chunk(conn, services, chunk["id"], now=now, holder=holder)
         outcome[result["outcome"]] = outcome.get(result["outcome"], 0) + 1
     return outcome
 
@@ -119,34 +98,27 @@ def ingest_chunk(conn: sqlite3.Connection, services: Services, chunk_id: int, *,
 
     Returns {"outcome": "ingested"|"retrying"|"fetch_failed"|"skipped", "status", "stats"}.
     """
-    current = common.utc(now)
+    clock = Clock(now)
     holder = holder or holder_id()
     with transaction(conn):
-        claimed = batches_db.claim_chunk_for_ingest(conn, chunk_id, holder, common.iso(current),
-                                                    common.later(current, CLAIM_SECONDS))
-        if not claimed:
-            # A claim left by a killed process on this machine need not be waited out.
-            previous = batches_db.get_chunk(conn, chunk_id)
-            if previous is not None and is_dead_local_holder(previous["claimed_by"]):
-                claimed = batches_db.steal_dead_claim(conn, chunk_id, previous["claimed_by"], holder,
-                                                      common.later(current, CLAIM_SECONDS))
+        claimed = leases.claim(conn, chunks_db.INGEST_CLAIMS, chunk_id, holder, clock.start, CLAIM_SECONDS)
     if not claimed:
         return {"outcome": "skipped", "status": None, "stats": None}
-    chunk = batches_db.get_chunk(conn, chunk_id)
+    chunk = chunks_db.get_chunk(conn, chunk_id)
     batch = batches_db.get_batch(conn, chunk["batch_id"])
     model = services.catalog.get(batch["model_key"])
     stats = IngestStats(attempt=chunk["results_fetch_attempts"] + 1)
-    reader = _Reader(conn, services, chunk, model, holder, stats)
+    reader = _Reader(conn, services, chunk, model, holder, stats, clock)
     try:
         manifest = reader.read_all()
-        status = _finish(conn, chunk, holder, stats, manifest, current)
+        status = _finish(conn, chunk, holder, stats, manifest, clock)
     except IngestInterrupted:
         log.warning("chunk %s: ingest claim lost to another worker", chunk_id)
         return {"outcome": "skipped", "status": chunk["status"], "stats": asdict(stats)}
     except Exception as exc:  # storage faults and anything unexpected: retried, then RESULT_FETCH_FAILED
         if not isinstance(exc, StorageError):
             log.exception("chunk %s: ingestion failed", chunk_id)
-        return _fetch_failed(conn, services, chunk, holder, stats, exc, current)
+        return _fetch_failed(conn, services, chunk, stats, exc, clock.now())
     return {"outcome": "ingested", "status": status, "stats": asdict(stats)}
 
 
@@ -154,8 +126,9 @@ class _Reader:
     """Streams a chunk's output files and stores records LINES_PER_TRANSACTION at a time."""
 
     def __init__(self, conn: sqlite3.Connection, services: Services, chunk: sqlite3.Row, model: NovaModel,
-                 holder: str, stats: IngestStats) -> None:
+                 holder: str, stats: IngestStats, clock: Clock) -> None:
         self.conn = conn
+        self.clock = clock
         self.store = services.store
         self.chunk = chunk
         self.model = model
@@ -164,7 +137,7 @@ class _Reader:
         self.seen: set[str] = set()
         self.cut_ids: set[str] = set()
         self.pending: list[tuple[int, str, int, Any]] = []  # (run id, type, kind, payload)
-        self.preparer: _LinePreparer | None = None
+        self.preparer: LinePreparer | None = None
         self.runs: dict[int, sqlite3.Row] = {}  # runs named by lines read but not yet stored
         self._types_of: dict[str, list[str]] = {}
         self._options_of: dict[str | None, dict] = {}
@@ -178,12 +151,13 @@ class _Reader:
             # a reason to fail every record.
             raise StorageError(f"no {RECORDS_SUFFIX} files under {prefix}", code="OutputMissing", transient=True)
         total = sum(o.size or 0 for o in outputs)
-        with _LinePreparer(PARALLEL_WORKERS if total >= PARALLEL_MIN_BYTES else 0) as self.preparer:
+        workers = ingest_pool.PARALLEL_WORKERS if total >= ingest_pool.PARALLEL_MIN_BYTES else 0
+        with LinePreparer(workers) as self.preparer:
             for info in outputs:
                 self._read_file(info.key, info.size)
         # A cut-off line fails its record only when no complete line for it came anywhere.
         for record_id in sorted(self.cut_ids - self.seen):
-            self._queue(record_id, _CUT, None)
+            self._queue(record_id, CUT, None)
         self._flush()
         manifest = next((o for o in objects if o.key.rsplit("/", 1)[-1] == MANIFEST_OUT), None)
         return self._read_manifest(manifest.key) if manifest is not None else None
@@ -195,7 +169,7 @@ class _Reader:
             for raw in stream:
                 read += len(raw)
                 lines.append(raw)
-                if len(lines) >= LINES_PER_TASK:
+                if len(lines) >= ingest_pool.LINES_PER_TASK:
                     self._submit(lines)
                     lines = []
         if lines:
@@ -218,9 +192,9 @@ class _Reader:
         parsed = [analysis_db.parse_record_id(hint) if hint is not None else None for hint in hints]
         if len(self.runs) > _MAX_CACHED_RUNS:
             self.runs.clear()  # runs of lines that were never stored (duplicates, unknown ids)
-        self.runs.update(batches_db.runs_for_ingest(self.conn, sorted({p[0] for p in parsed if p is not None})))
+        self.runs.update(chunks_db.runs_for_ingest(self.conn, sorted({p[0] for p in parsed if p is not None})))
         runs = self.runs
-        contexts: list[_Context | None] = []
+        contexts: list[Context | None] = []
         for hint, ids in zip(hints, parsed):
             run = runs.get(ids[0]) if ids is not None else None
             if run is None or not self._accepts(run, ids[1]):
@@ -251,15 +225,15 @@ class _Reader:
         stats = self.stats
         for outcome, hint in zip(outcomes, hints):
             kind = outcome[0]
-            if kind == _BLANK:
+            if kind == BLANK:
                 stats.blank_lines += 1
                 continue
             stats.lines += 1
-            if kind == _UNPARSABLE:
+            if kind == UNPARSABLE:
                 stats.unparsable_lines += 1
                 if hint is not None:  # a cut-off line usually still names its record
                     self.cut_ids.add(hint)
-            elif kind == _NO_RECORD_ID:
+            elif kind == NO_RECORD_ID:
                 stats.unknown_records += 1
             else:
                 self._queue(outcome[1], kind, outcome[2])
@@ -287,7 +261,7 @@ class _Reader:
         # Most runs were read when their lines were handed to the preparer.
         runs = {run_id: self.runs.pop(run_id) for run_id in run_ids if run_id in self.runs}
         if len(runs) < len(run_ids):
-            runs.update(batches_db.runs_for_ingest(self.conn, [run_id for run_id in run_ids if run_id not in runs]))
+            runs.update(chunks_db.runs_for_ingest(self.conn, [run_id for run_id in run_ids if run_id not in runs]))
         stats, chunk_id = self.stats, self.chunk["id"]
         known: list[tuple[sqlite3.Row, str, int, Any]] = []
         for run_id, analysis_type, kind, payload in items:
@@ -298,16 +272,17 @@ class _Reader:
             if not self._accepts(run, analysis_type):
                 stats.unknown_records += 1
                 continue
-            if kind == _RAW_BODY:  # a line whose recordId was not where the preparer looked: validate it here
-                kind, payload = _BODY, prepare_model_output(
+            if kind == RAW_BODY:  # a line whose recordId was not where the preparer looked: validate it here
+                kind, payload = BODY, prepare_model_output(
                     payload, analysis_type, media_type=run["file_media_type"],
                     duration_seconds=run["file_duration_seconds"], options=self._options(run["options"]))
             known.append((run, analysis_type, kind, payload))
         with transaction(self.conn):
-            if not batches_db.renew_claim(self.conn, chunk_id, self.holder, common.later(common.utc(), CLAIM_SECONDS)):
+            now = self.clock.now()
+            if not leases.claim(self.conn, chunks_db.INGEST_CLAIMS, chunk_id, self.holder, now, CLAIM_SECONDS):
                 raise IngestInterrupted()
-            statuses = batches_db.result_statuses(self.conn, run_ids)
-            stamp = now_iso()
+            statuses = chunks_db.result_statuses(self.conn, run_ids)
+            stamp = iso(now)
             for run, analysis_type, kind, payload in known:
                 self._store(run, analysis_type, kind, payload, statuses, stamp)
         crashpoint("mid_ingest")
@@ -317,7 +292,7 @@ class _Reader:
         """Store or fail one record and count it; `statuses` (read in this transaction) is kept current."""
         stats, conn = self.stats, self.conn
         key = (run["id"], analysis_type)
-        if kind == _BODY:
+        if kind == BODY:
             prepared: PreparedOutput = payload
             # The body was parsed and validated already (prepared); it is not kept, so None stands for it.
             changed = store_model_output(conn, run, analysis_type, None, model=self.model, batch=True,
@@ -334,17 +309,17 @@ class _Reader:
             else:
                 stats.model_output_failed += 1  # unparsable or invalid answer: only this record fails
             return
-        if kind == _ERROR:
+        if kind == ERROR:
             stats.error_lines += 1
             code, message = _provider_error(payload)
-        elif kind == _INVALID:
+        elif kind == INVALID:
             stats.model_output_failed += 1
             code, message = "invalid_output_line", "the output line has neither modelOutput nor error"
-        else:  # _CUT
+        else:  # CUT
             code, message = "unparsable_output", "the job's output line for this record is not valid JSON"
-        if analysis_db.fail_result(conn, run["id"], analysis_type, code=code, message=message):
+        if analysis_db.fail_result(conn, run["id"], analysis_type, code=code, message=message, now=self.clock.now()):
             statuses[key] = "FAILED"
-            if kind == _CUT:
+            if kind == CUT:
                 stats.model_output_failed += 1
 
     def _read_manifest(self, key: str) -> dict[str, Any] | None:
@@ -359,269 +334,6 @@ class _Reader:
         return manifest if isinstance(manifest, dict) else None
 
 
-# What validating a line's answer needs, from the recordId found in the raw line:
-# (that recordId, analysis type, media type, duration, run options).
-_Context = tuple[str, str, str, "float | None", dict]
-
-
-def _prepare_line(raw: bytes, context: _Context | None) -> tuple:
-    """One output line decoded and, when its recordId is the one `context` was made for, its answer
-    parsed and validated. Pure (no database), so it can run in a worker process."""
-    if not raw or raw.isspace():
-        return (_BLANK,)
-    try:
-        line = fastjson.loads(raw)
-    except (ValueError, RecursionError):  # RecursionError: hostile nesting must fail its line, not the chunk
-        line = None
-    if not isinstance(line, dict):
-        return (_UNPARSABLE,)
-    record_id = line.get("recordId")
-    if not isinstance(record_id, str):
-        return (_NO_RECORD_ID,)
-    # Keep only what storing needs (not the echoed modelInput): a provider error, else the body.
-    error = line.get("error")
-    if error is not None:
-        return (_ERROR, record_id, error)
-    body = line.get("modelOutput")
-    if not isinstance(body, dict):
-        return (_INVALID, record_id, None)
-    if context is None or context[0] != record_id:
-        return (_RAW_BODY, record_id, body)
-    _, analysis_type, media_type, duration, options = context
-    return (_BODY, record_id, prepare_model_output(body, analysis_type, media_type=media_type,
-                                                   duration_seconds=duration, options=options))
-
-
-def _prepare_lines(lines: list[bytes], contexts: list[_Context | None]) -> list[tuple]:
-    """_prepare_line for a batch of lines (the unit of work sent to a worker process)."""
-    return [_prepare_line(raw, context) for raw, context in zip(lines, contexts)]
-
-
-class _SharedArea:
-    """Memory shared with the workers: anonymous when they are forked from this process, a named
-    segment when the fork server starts them (its children do not inherit this process's mappings)."""
-
-    def __init__(self, size: int, *, named: bool) -> None:
-        self._map: mmap.mmap | None = None
-        self._segment: shared_memory.SharedMemory | None = None
-        if named:
-            self._segment = shared_memory.SharedMemory(create=True, size=size)
-            self.view = self._segment.buf
-            self.handle: mmap.mmap | str = self._segment.name  # the workers open it by name
-        else:
-            self._map = mmap.mmap(-1, size)
-            self.view = memoryview(self._map)
-            self.handle = self._map  # inherited as it is by forked workers
-
-    def close(self) -> None:
-        self.view.release()
-        if self._segment is not None:
-            self._segment.close()
-            self._segment.unlink()
-        if self._map is not None:
-            self._map.close()
-
-
-def _room_for_named_memory(size: int) -> bool:
-    """Whether /dev/shm has room for `size` bytes twice over: a write past a full tmpfs kills the
-    process with SIGBUS, and Docker's default /dev/shm holds only 64 MB."""
-    try:
-        stats = os.statvfs(_SHM_DIR)
-    except OSError:
-        return False
-    return stats.f_bavail * stats.f_frsize >= 2 * size
-
-
-class _LinePreparer:
-    """Runs _prepare_lines in worker processes (with `workers` > 1) or in this process, in file order.
-
-    Workers only parse and validate; every database read and write stays in the ingesting process, so
-    storing, counting and idempotency are the same either way. Batches of lines go to the workers, and
-    encoded results come back, through memory shared with them (a slot per batch in flight): a message of
-    a megabyte through a pipe costs a context switch per 64 KB, which kept the workers waiting about a
-    sixth of the time. A batch or result too big for its slot goes through the pipe instead, as does
-    everything when no shared memory can be had. A pool that cannot start or that breaks (a worker
-    killed, say) is dropped and its batches are prepared here.
-    """
-
-    def __init__(self, workers: int) -> None:
-        self.pool: ProcessPoolExecutor | None = None
-        self.shared: _SharedArea | None = None
-        self.inflight: deque[tuple[list[bytes] | list[int], int | None, list[_Context | None], list[str | None],
-                                   Future | None]] = deque()
-        self.limit = TASKS_AHEAD * workers  # enough queued to keep every worker busy; bounds memory
-        self.free_slots: list[int] = []
-        context = _pool_context() if workers > 1 else None
-        if context is None:
-            return
-        forked = context.get_start_method() == "fork"
-        slots = list(range(self.limit + 1))
-        # Frozen objects are never scanned by the collector, so forked workers do not copy every page of
-        # the heap they inherit just by collecting garbage (they stay mostly shared with this process).
-        # A heap someone else froze is left as it is.
-        freeze = forked and gc.get_freeze_count() == 0
-        if freeze:
-            gc.freeze()
-        try:
-            size = len(slots) * _SLOT_BYTES
-            if forked or _room_for_named_memory(size):
-                try:
-                    self.shared = _SharedArea(size, named=not forked)
-                    self.free_slots = slots
-                except OSError as exc:  # no shared memory here: everything goes through the pipe
-                    log.info("ingest: no shared memory for the workers (%s); using pipes", exc)
-            self.pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
-                                            initargs=(self.shared.handle if self.shared is not None else None,))
-            self.pool.submit(int)  # starts the workers now (forked from the frozen heap)
-        except Exception as exc:  # no processes here (sandbox, limits): prepare in this process
-            self._drop_pool(exc)
-        finally:
-            if freeze:
-                gc.unfreeze()
-
-    def __enter__(self) -> "_LinePreparer":
-        return self
-
-    def __exit__(self, exc_type: type | None, *exc_info: Any) -> None:
-        self.inflight.clear()
-        if self.pool is not None:
-            # After an error the workers are left to finish in the background: waiting could hang if the
-            # pool itself is what failed.
-            self.pool.shutdown(wait=exc_type is None, cancel_futures=True)
-            self.pool = None
-        if self.shared is not None:
-            self.shared.close()
-            self.shared = None
-
-    def submit(self, lines: list[bytes], contexts: list[_Context | None],
-               hints: list[str | None]) -> Iterator[tuple[list[tuple], list[str | None]]]:
-        """Queue a batch; yields (outcomes, hints) of the batches that must be taken now, oldest first."""
-        if self.pool is None:
-            yield _prepare_lines(lines, contexts), hints
-            return
-        slot, future = None, None
-        size = sum(map(len, lines))
-        if self.free_slots and size <= SLOT_INPUT_BYTES:
-            slot = self.free_slots.pop()
-            base = at = slot * _SLOT_BYTES
-            ends = []
-            view = self.shared.view
-            for raw in lines:
-                view[at:at + len(raw)] = raw
-                at += len(raw)
-                ends.append(at - base)
-            batch: list[bytes] | list[int] = ends
-        else:
-            batch = lines
-        try:
-            if slot is None:
-                future = self.pool.submit(_prepare_lines, lines, contexts)
-            else:
-                future = self.pool.submit(_prepare_shared, slot, batch, contexts)
-        except (BrokenProcessPool, RuntimeError) as exc:
-            self._drop_pool(exc)
-        self.inflight.append((batch, slot, contexts, hints, future))
-        while len(self.inflight) > self.limit or (self.inflight and self.pool is None):
-            yield self._oldest()
-
-    def drain(self) -> Iterator[tuple[list[tuple], list[str | None]]]:
-        while self.inflight:
-            yield self._oldest()
-
-    def _oldest(self) -> tuple[list[tuple], list[str | None]]:
-        batch, slot, contexts, hints, future = self.inflight.popleft()
-        outcomes = None
-        if future is not None and self.pool is not None:
-            try:
-                outcomes = future.result()
-            except BrokenProcessPool as exc:
-                self._drop_pool(exc)
-        if slot is None:
-            return (outcomes if outcomes is not None else _prepare_lines(batch, contexts)), hints
-        shared = self.shared.view
-        if outcomes is None:  # the pool broke: prepare the slot's lines here
-            base, start, lines = slot * _SLOT_BYTES, 0, []
-            for end in batch:
-                lines.append(bytes(shared[base + start:base + end]))
-                start = end
-            outcomes = _prepare_lines(lines, contexts)
-        else:
-            for i, outcome in enumerate(outcomes):
-                if outcome[0] == _SHARED_BODY:
-                    _, record_id, prepared, at, size = outcome
-                    outcomes[i] = (_BODY, record_id,
-                                   prepared._replace(result_json=str(shared[at:at + size], "utf-8")))
-        self.free_slots.append(slot)
-        return outcomes, hints
-
-    def _drop_pool(self, exc: BaseException) -> None:
-        log.warning("ingest: worker processes unavailable or failed (%s); parsing in this process", exc)
-        if self.pool is not None:
-            self.pool.shutdown(wait=False, cancel_futures=True)
-            self.pool = None
-
-
-def _init_worker(handle: mmap.mmap | str | None) -> None:
-    """In a worker: open the memory shared with the ingesting process (an inherited map, or a named
-    segment when the worker comes from the fork server)."""
-    global _worker_shared, _worker_segment
-    # Nothing the worker inherited needs collecting: frozen, it is never scanned, so its pages stay
-    # shared with the process the worker was forked from instead of being copied by the collector.
-    gc.freeze()
-    if isinstance(handle, str):
-        _worker_segment = shared_memory.SharedMemory(name=handle)
-        _worker_shared = _worker_segment.buf
-    elif handle is not None:
-        _worker_shared = memoryview(handle)
-
-
-def _prepare_shared(slot: int, ends: list[int], contexts: list[_Context | None]) -> list[tuple]:
-    """_prepare_lines for a batch written into shared memory slot `slot` (line i ends at ends[i]).
-
-    Each encoded result that fits is written to the slot's output area and reported as
-    (_SHARED_BODY, record id, the PreparedOutput without result_json, offset, length).
-    """
-    shared = _worker_shared
-    base = slot * _SLOT_BYTES
-    at, limit = base + SLOT_INPUT_BYTES, base + _SLOT_BYTES
-    outcomes = []
-    start = 0
-    for end, context in zip(ends, contexts):
-        outcome = _prepare_line(bytes(shared[base + start:base + end]), context)
-        start = end
-        if outcome[0] == _BODY and outcome[2].ok:
-            try:
-                data = outcome[2].result_json.encode("utf-8")
-            except UnicodeEncodeError:  # not storable text anyway: let the ingesting process report it
-                data = None
-            if data is not None and at + len(data) <= limit:
-                shared[at:at + len(data)] = data
-                outcome = (_SHARED_BODY, outcome[1], outcome[2]._replace(result_json=None), at, len(data))
-                at += len(data)
-        outcomes.append(outcome)
-    return outcomes
-
-
-def _pool_context() -> multiprocessing.context.BaseContext | None:
-    """How to start the workers: fork this process when that is safe, else the fork server; None when
-    neither exists here (prepare in this process).
-
-    Forking is safe only while this process has no other threads: a lock another thread holds at the
-    moment of the fork stays held forever in the child. The server, whose poller is a thread, uses
-    multiprocessing's fork server instead: a clean single-threaded process started once (about half a
-    second, on the first big output) with this module already imported, which forks the workers of every
-    later ingestion in a few milliseconds. It lives as long as this process.
-    """
-    methods = multiprocessing.get_all_start_methods()
-    if "fork" in methods and threading.active_count() == 1:
-        return multiprocessing.get_context("fork")
-    if "forkserver" in methods:
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload([__name__])  # used when the server starts; harmless later
-        return context
-    return None
-
-
 def _provider_error(error: Any) -> tuple[str, str]:
     """(code, message) from an output line's error object, read defensively."""
     if not isinstance(error, dict):
@@ -633,47 +345,48 @@ def _provider_error(error: Any) -> tuple[str, str]:
 
 
 def _finish(conn: sqlite3.Connection, chunk: sqlite3.Row, holder: str, stats: IngestStats,
-            manifest: dict[str, Any] | None, now: datetime) -> str:
+            manifest: dict[str, Any] | None, clock: Clock) -> str:
     """Every line is stored: fail what never came back, roll runs up, and settle the chunk's status."""
     code, message = _MISSING_REASONS.get(chunk["provider_status"] or "",
                                          ("missing_output", "the job's output has no line for this record"))
     if chunk["failure_message"] and code != "missing_output":
         message = f"{message}: {chunk['failure_message']}"
     with transaction(conn):
-        _check_claim(conn, chunk["id"], holder)
-        stats.missing_records = batches_db.fail_pending_chunk_results(conn, chunk["id"], code=code, message=message)
-    run_ids = batches_db.chunk_run_ids(conn, chunk["id"])
+        _check_claim(conn, chunk["id"], holder, clock.now())
+        stats.missing_records = chunks_db.fail_pending_chunk_results(conn, chunk["id"], code=code, message=message,
+                                                                     now=clock.now())
+    run_ids = chunks_db.chunk_run_ids(conn, chunk["id"])
     for start in range(0, len(run_ids), RUNS_PER_TRANSACTION):
         with transaction(conn):  # short transactions: a big chunk never holds the write lock for long
-            if not batches_db.renew_claim(conn, chunk["id"], holder, common.later(common.utc(), CLAIM_SECONDS)):
-                raise IngestInterrupted()
-            analysis_db.finalize_runs(conn, run_ids[start:start + RUNS_PER_TRANSACTION])
+            _check_claim(conn, chunk["id"], holder, clock.now())
+            analysis_db.finalize_runs(conn, run_ids[start:start + RUNS_PER_TRANSACTION], now=clock.now())
     with transaction(conn):
-        current = _check_claim(conn, chunk["id"], holder)
-        totals = batches_db.chunk_result_totals(conn, chunk["id"])
+        now = clock.now()
+        current = _check_claim(conn, chunk["id"], holder, now)
+        totals = chunks_db.chunk_result_totals(conn, chunk["id"])
         succeeded, failed = totals["COMPLETED"], totals["FAILED"]
         if manifest is not None:
             _compare_manifest(stats, manifest, chunk["records_total"], succeeded)
         # The one place a chunk becomes COMPLETED: every record above is stored or failed with a reason.
         status = "COMPLETED" if failed == 0 and succeeded > 0 else "PARTIAL" if succeeded > 0 else "FAILED"
-        batches_db.update_chunk(
-            conn, chunk["id"], expect_status=("FETCHING",), status=status, records_processed=succeeded + failed,
+        chunks_db.update_chunk(
+            conn, chunk["id"], now, expect_status=("FETCHING",), status=status, records_processed=succeeded + failed,
             records_succeeded=succeeded, records_failed=failed, input_tokens=totals["tokens_input"],
             output_tokens=totals["tokens_output"], actual_cost_usd=totals["cost_usd"],
             manifest_totals=json.dumps(manifest) if manifest is not None else None,
-            ingest_stats=json.dumps(asdict(stats)), results_fetched_at=common.iso(now),
-            completed_at=current["completed_at"] or common.iso(now), claimed_by=None, claimed_until=None,
+            ingest_stats=json.dumps(asdict(stats)), results_fetched_at=iso(now),
+            completed_at=current["completed_at"] or iso(now), claimed_by=None, claimed_until=None,
             last_error=None, next_attempt_at=None)
     log.info("chunk %s ingested: %s (%d succeeded, %d failed, %d missing)", chunk["id"], status, succeeded, failed,
              stats.missing_records)
     return status
 
 
-def _check_claim(conn: sqlite3.Connection, chunk_id: int, holder: str) -> sqlite3.Row:
-    current = batches_db.get_chunk(conn, chunk_id)
-    if current["status"] != "FETCHING" or current["claimed_by"] != holder:
+def _check_claim(conn: sqlite3.Connection, chunk_id: int, holder: str, now: datetime) -> sqlite3.Row:
+    """The chunk, with this holder's claim renewed; IngestInterrupted when another process took it over."""
+    if not leases.claim(conn, chunks_db.INGEST_CLAIMS, chunk_id, holder, now, CLAIM_SECONDS):
         raise IngestInterrupted()
-    return current
+    return chunks_db.get_chunk(conn, chunk_id)
 
 
 def _compare_manifest(stats: IngestStats, manifest: dict[str, Any], records_total: int, succeeded: int) -> None:
@@ -696,24 +409,24 @@ def _compare_manifest(stats: IngestStats, manifest: dict[str, Any], records_tota
         log.warning("output totals differ from manifest.json.out: %s", stats.manifest_mismatches)
 
 
-def _fetch_failed(conn: sqlite3.Connection, services: Services, chunk: sqlite3.Row, holder: str,
-                  stats: IngestStats, exc: Exception, now: datetime) -> dict[str, Any]:
+def _fetch_failed(conn: sqlite3.Connection, services: Services, chunk: sqlite3.Row, stats: IngestStats,
+                  exc: Exception, now: datetime) -> dict[str, Any]:
     """Keep the chunk FETCHING for a later try, or give up after BATCH_RESULT_FETCH_MAX_RETRIES."""
     attempts = chunk["results_fetch_attempts"] + 1
     error = f"reading results failed (attempt {attempts}): {exc}"[:2000]
     limit = services.settings.BATCH_RESULT_FETCH_MAX_RETRIES
     with transaction(conn):
         if attempts >= limit:
-            if batches_db.update_chunk(conn, chunk["id"], expect_status=("FETCHING",), status="RESULT_FETCH_FAILED",
-                                       results_fetch_attempts=attempts, last_error=error,
-                                       ingest_stats=json.dumps(asdict(stats)), claimed_by=None, claimed_until=None):
-                common.fail_chunk_runs(conn, chunk["id"], code="result_fetch_failed",
+            if chunks_db.update_chunk(conn, chunk["id"], now, expect_status=("FETCHING",),
+                                      status="RESULT_FETCH_FAILED", results_fetch_attempts=attempts, last_error=error,
+                                      ingest_stats=json.dumps(asdict(stats)), claimed_by=None, claimed_until=None):
+                common.fail_chunk_runs(conn, chunk["id"], code="result_fetch_failed", now=now,
                                        message=f"the job's results could not be read after {attempts} attempts: {exc}")
             outcome, status = "fetch_failed", "RESULT_FETCH_FAILED"
         else:
-            batches_db.update_chunk(conn, chunk["id"], expect_status=("FETCHING",), results_fetch_attempts=attempts,
-                                    last_error=error, claimed_by=None, claimed_until=None,
-                                    next_attempt_at=common.later(now, common.backoff_seconds(attempts)))
+            chunks_db.update_chunk(conn, chunk["id"], now, expect_status=("FETCHING",),
+                                   results_fetch_attempts=attempts, last_error=error, claimed_by=None,
+                                   claimed_until=None, next_attempt_at=later(now, common.backoff_seconds(attempts)))
             outcome, status = "retrying", "FETCHING"
     log.warning("chunk %s: %s", chunk["id"], error)
     return {"outcome": outcome, "status": status, "stats": asdict(stats)}

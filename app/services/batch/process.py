@@ -6,28 +6,28 @@ import sqlite3
 from datetime import datetime
 from typing import Any, Callable
 
-from app.services.analysis import Services
-from app.services.batch import common
 from app.services.batch.ingest import ingest_ready_chunks
 from app.services.batch.status import refresh_unfinished_batches
 from app.services.batch.submit import submit_queued_chunks
 from app.services.batch.tracking import refresh_active_chunks
+from app.services.context import Services
+from app.utils.clock import utc
 
 log = logging.getLogger(__name__)
 
 
 def process_batches_once(conn: sqlite3.Connection, services: Services, now: datetime | None = None, *,
                          force: bool = False) -> dict[str, Any]:
-    """Run every step once; a step that raises is logged and the later steps still run.
+    """Run every step once at `now`; a step that raises is logged and the later steps still run.
 
     force ignores BATCH_CHECK_INTERVAL and retry back-off (the CLI's --wait and tests use it).
     """
-    current = common.utc(now)
+    current = utc(now)
     steps: list[tuple[str, Callable[[], Any]]] = [
         ("submit", lambda: submit_queued_chunks(conn, services, current, force=force)),
         ("refresh", lambda: refresh_active_chunks(conn, services, current, force=force)),
         ("ingest", lambda: ingest_ready_chunks(conn, services, current, force=force)),
-        ("batches", lambda: refresh_unfinished_batches(conn)),
+        ("batches", lambda: refresh_unfinished_batches(conn, current)),
     ]
     outcome: dict[str, Any] = {"errors": []}
     for name, step in steps:

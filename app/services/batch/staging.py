@@ -1,7 +1,7 @@
 """Staging a chunk: proxies copied under the job's input folder, the manifest written, all verified.
 
-Runs as the background job kind 'batch_stage' ({"batch_id": id}); every step can be repeated, so
-a job interrupted by a restart simply stages its remaining chunks again.
+Runs as the background task kind 'batch_stage' ({"batch_id": id}); every step can be repeated, so
+a task interrupted by a restart simply stages its remaining chunks again.
 """
 from __future__ import annotations
 
@@ -17,15 +17,19 @@ from typing import Any, Callable
 
 from app.db import analysis as analysis_db
 from app.db import batches as batches_db
+from app.db import chunks as chunks_db
 from app.db import files as files_db
-from app.db.connection import transaction
+from app.db import transaction
 from app.nova.catalog import NovaModel
 from app.nova.requests import build_request
-from app.services.analysis import Services, ensure_proxy, file_context, image_s3_media, video_s3_media
+from app.services.analysis import (ensure_proxy, file_context, image_s3_media, start_on_demand,
+                                   video_s3_media)
 from app.services.batch.common import FILES_FOLDER, fail_chunk_runs
-from app.utils.crashpoints import crashpoint
-from app.services.jobs import JobCancelled, JobContext, JobInterrupted
+from app.services.context import Services
+from app.services.tasks import TaskCancelled, TaskContext, TaskInterrupted
 from app.storage.base import ObjectNotFound, ObjectStore, StorageError
+from app.utils.clock import utcnow
+from app.utils.crashpoints import crashpoint
 from app.utils.filename_sanitizer import sanitize_filename
 
 log = logging.getLogger(__name__)
@@ -57,11 +61,11 @@ def content_type_for(path: Path, media_type: str) -> str:
     return mimetypes.guess_type(path.name)[0] or "image/jpeg"
 
 
-def run_stage_job(services: Services, ctx: JobContext, params: dict[str, Any], *, jobs: Any = None) -> dict[str, Any]:
-    """Job handler: stage every STAGING chunk of one submission; one chunk failing leaves the others."""
+def run_stage_task(services: Services, ctx: TaskContext, params: dict[str, Any]) -> dict[str, Any]:
+    """Task handler: stage every STAGING chunk of one submission; one chunk failing leaves the others."""
     conn = ctx.conn
     batch_id = int(params["batch_id"])
-    chunks = batches_db.chunks_with_status(conn, ("STAGING",), batch_id=batch_id)
+    chunks = chunks_db.chunks_with_status(conn, ("STAGING",), batch_id=batch_id)
     ctx.set_total(sum(c["files_count"] for c in chunks))
     for name in ("queued", "failed_chunks", "failed_files"):
         ctx.counters.setdefault(name, 0)
@@ -72,9 +76,9 @@ def run_stage_job(services: Services, ctx: JobContext, params: dict[str, Any], *
             break
         ctx.set_current(chunk["staging_folder"])
         try:
-            status = stage_chunk(conn, services, chunk["id"], jobs=jobs, on_file=lambda failed: ctx.advance(
+            status = stage_chunk(conn, services, chunk["id"], on_file=lambda failed: ctx.advance(
                 failed_files=int(failed)), check=ctx.check)
-        except (JobCancelled, JobInterrupted):
+        except (TaskCancelled, TaskInterrupted):
             raise
         except Exception as exc:  # a fault in one chunk fails that chunk only
             log.exception("staging chunk %s failed", chunk["id"])
@@ -86,21 +90,22 @@ def run_stage_job(services: Services, ctx: JobContext, params: dict[str, Any], *
 
 
 def fail_staging(conn: sqlite3.Connection, chunk_id: int, message: str) -> None:
+    now = utcnow()
     with transaction(conn):
-        if batches_db.update_chunk(conn, chunk_id, expect_status=("STAGING",), status="FAILED",
-                                   failure_message=message[:2000], last_error=message[:2000]):
-            fail_chunk_runs(conn, chunk_id, code="staging_failed", message=message)
+        if chunks_db.update_chunk(conn, chunk_id, now, expect_status=("STAGING",), status="FAILED",
+                                  failure_message=message[:2000], last_error=message[:2000]):
+            fail_chunk_runs(conn, chunk_id, code="staging_failed", message=message, now=now)
 
 
-def stage_chunk(conn: sqlite3.Connection, services: Services, chunk_id: int, *, jobs: Any = None,
+def stage_chunk(conn: sqlite3.Connection, services: Services, chunk_id: int, *,
                 on_file: Callable[[bool], None] | None = None, check: Callable[[], None] | None = None) -> str:
     """Stage one chunk and return its new status (QUEUED when ready to submit)."""
-    chunk = batches_db.get_chunk(conn, chunk_id)
+    chunk = chunks_db.get_chunk(conn, chunk_id)
     if chunk is None or chunk["status"] != "STAGING":
         return chunk["status"] if chunk else "MISSING"
     batch = batches_db.get_batch(conn, chunk["batch_id"])
     model = services.catalog.get(batch["model_key"])
-    runs = batches_db.chunk_runs(conn, chunk_id)
+    runs = chunks_db.chunk_runs(conn, chunk_id)
     rows = {row["id"]: row for row in files_db.get_files(conn, [r["file_id"] for r in runs])}
     staged: list[StagedFile] = []
     for run in runs:
@@ -125,7 +130,7 @@ def stage_chunk(conn: sqlite3.Connection, services: Services, chunk_id: int, *, 
         if on_file:
             on_file(item.error is not None)
     good = [item for item in staged if item.error is None]
-    return _write_manifest_and_queue(conn, services, chunk, batch, model, good, jobs)
+    return _write_manifest_and_queue(conn, services, chunk, batch, model, good)
 
 
 def _prepare(conn: sqlite3.Connection, services: Services, chunk: sqlite3.Row, run: sqlite3.Row,
@@ -205,7 +210,7 @@ def _media(store: ObjectStore, item: StagedFile) -> dict[str, Any]:
 
 
 def _write_manifest_and_queue(conn: sqlite3.Connection, services: Services, chunk: sqlite3.Row,
-                              batch: sqlite3.Row, model: NovaModel, good: list[StagedFile], jobs: Any) -> str:
+                              batch: sqlite3.Row, model: NovaModel, good: list[StagedFile]) -> str:
     store, settings = services.store, services.settings
     pending = analysis_db.list_results(conn, [item.run["id"] for item in good])
     records = 0
@@ -231,42 +236,38 @@ def _write_manifest_and_queue(conn: sqlite3.Connection, services: Services, chun
             fail_staging(conn, chunk["id"], "no file of this chunk could be staged")
             return "FAILED"
         if records < minimum:
-            return _below_minimum(conn, chunk, batch, good, records, minimum, jobs)
+            return _below_minimum(conn, services, chunk, batch, good, records, minimum)
         store.put_file(chunk["manifest_key"], manifest_path, content_type=MANIFEST_CONTENT_TYPE)
         if store.head(chunk["manifest_key"]).size != manifest_path.stat().st_size:
             raise StorageError(f"manifest {chunk['manifest_key']} did not store completely", transient=True)
     finally:
         manifest_path.unlink(missing_ok=True)
     with transaction(conn):
-        moved = batches_db.update_chunk(
-            conn, chunk["id"], expect_status=("STAGING",), status="QUEUED", files_count=len(good),
+        moved = chunks_db.update_chunk(
+            conn, chunk["id"], utcnow(), expect_status=("STAGING",), status="QUEUED", files_count=len(good),
             bytes_total=sum(item.size for item in good), records_total=records, next_attempt_at=None,
             last_error=None)
     if moved:
         log.info("chunk %s staged: %d files, %d records in %s", chunk["id"], len(good), records,
                  chunk["staging_folder"])
-    return "QUEUED" if moved else batches_db.get_chunk(conn, chunk["id"])["status"]
+    return "QUEUED" if moved else chunks_db.get_chunk(conn, chunk["id"])["status"]
 
 
-def _below_minimum(conn: sqlite3.Connection, chunk: sqlite3.Row, batch: sqlite3.Row, good: list[StagedFile],
-                   records: int, minimum: int, jobs: Any) -> str:
+def _below_minimum(conn: sqlite3.Connection, services: Services, chunk: sqlite3.Row, batch: sqlite3.Row,
+                   good: list[StagedFile], records: int, minimum: int) -> str:
     """Files lost in staging left too few records for a batch job: run them on demand (auto mode)."""
     reason = (f"only {records} record(s) left after staging failures, fewer than the batch minimum of "
               f"{minimum}")
-    if batch["mode"] != "auto" or jobs is None:
+    if batch["mode"] != "auto":
         fail_staging(conn, chunk["id"], reason)
         return "FAILED"
     run_ids = [item.run["id"] for item in good]
     with transaction(conn):
-        if not batches_db.update_chunk(conn, chunk["id"], expect_status=("STAGING",), status="CANCELLED",
-                                       last_error=f"{reason}: they run on demand", records_total=records):
-            return batches_db.get_chunk(conn, chunk["id"])["status"]
-        conn.executemany("UPDATE analysis_runs SET mode = 'on_demand', chunk_id = NULL WHERE id = ?",
-                         [(run_id,) for run_id in run_ids])
-    job_id = jobs.submit(conn, "analyze", {"run_ids": run_ids})
-    with transaction(conn):
-        conn.executemany("UPDATE analysis_runs SET job_id = ? WHERE id = ?", [(job_id, r) for r in run_ids])
-        if batch["on_demand_job_id"] is None:
-            batches_db.update_batch(conn, batch["id"], on_demand_job_id=job_id)
-    log.info("chunk %s: %s; on-demand job %s", chunk["id"], reason, job_id)
+        if not chunks_db.update_chunk(conn, chunk["id"], utcnow(), expect_status=("STAGING",), status="CANCELLED",
+                                      last_error=f"{reason}: they run on demand", records_total=records):
+            return chunks_db.get_chunk(conn, chunk["id"])["status"]
+        chunks_db.move_runs_to_on_demand(conn, run_ids)
+        task_id = start_on_demand(services, conn, run_ids,
+                                  batch_id=batch["id"] if batch["on_demand_task_id"] is None else None)
+    log.info("chunk %s: %s; on-demand task %s", chunk["id"], reason, task_id)
     return "CANCELLED"

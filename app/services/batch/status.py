@@ -4,27 +4,31 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
+from datetime import datetime
 from typing import Any
 
 from app.db import analysis as analysis_db
 from app.db import batches as batches_db
-from app.db import jobs as jobs_db
-from app.db.connection import transaction
+from app.db import chunks as chunks_db
+from app.db import tasks as tasks_db
+from app.db import transaction
 from app.errors import NotFound
-from app.utils.timeutil import now_iso
+from app.utils.clock import iso
 
 log = logging.getLogger(__name__)
 
 RUN_ACTIVE = ("PENDING", "RUNNING", "SUBMITTED")
+BATCH_TERMINAL = batches_db.BATCH_TERMINAL
+CHUNK_TERMINAL = chunks_db.CHUNK_TERMINAL
 
 
 def compute_status(conn: sqlite3.Connection, batch: sqlite3.Row) -> str:
     """COMPLETED only when every chunk and every run is finished and every record stored without error;
     PARTIAL when some records failed; FAILED when none succeeded; CANCELLED after a cancel."""
-    chunks = batches_db.list_chunks(conn, batch["id"])
+    chunks = chunks_db.list_chunks(conn, batch["id"])
     runs = batches_db.batch_run_counts(conn, batch["id"])
     active_runs = sum(runs[mode].get(s, 0) for mode in ("batch", "on_demand") for s in RUN_ACTIVE)
-    if active_runs or any(c["status"] not in batches_db.CHUNK_TERMINAL for c in chunks):
+    if active_runs or any(c["status"] not in chunks_db.CHUNK_TERMINAL for c in chunks):
         return "PENDING" if batch["status"] == "PENDING" else "RUNNING"
     if batch["cancel_requested"]:
         return "CANCELLED"
@@ -34,61 +38,57 @@ def compute_status(conn: sqlite3.Connection, batch: sqlite3.Row) -> str:
     return "PARTIAL" if records["COMPLETED"] else "FAILED"
 
 
-def refresh_batch(conn: sqlite3.Connection, batch_id: int) -> str:
-    """Persist the submission's status and cost; runs of an on-demand job that ended early are failed."""
+def refresh_batch(conn: sqlite3.Connection, batch_id: int, now: datetime) -> str:
+    """Persist the submission's status and cost; runs of an on-demand task that ended early are failed."""
     batch = batches_db.get_batch(conn, batch_id)
     if batch is None:
         return "MISSING"
-    _fail_orphaned_on_demand_runs(conn, batch_id)
+    _fail_orphaned_on_demand_runs(conn, batch_id, now)
     status = compute_status(conn, batch)
     cost = batches_db.batch_run_counts(conn, batch_id)["cost_usd"]
-    chunk_cost = sum(c["actual_cost_usd"] for c in batches_db.list_chunks(conn, batch_id))
+    chunk_cost = sum(c["actual_cost_usd"] for c in chunks_db.list_chunks(conn, batch_id))
     values: dict[str, Any] = {"actual_cost_usd": round(max(cost, chunk_cost), 6)}
     if status != batch["status"]:
         values["status"] = status
-        if status in batches_db.BATCH_TERMINAL:
-            values["completed_at"] = now_iso()
+        if status in BATCH_TERMINAL:
+            values["completed_at"] = iso(now)
             log.info("batch %s %s", batch_id, status)
     with transaction(conn):
-        batches_db.update_batch(conn, batch_id, **values)
+        batches_db.update_batch(conn, batch_id, now, **values)
     return status
 
 
-def refresh_unfinished_batches(conn: sqlite3.Connection) -> dict[str, int]:
+def refresh_unfinished_batches(conn: sqlite3.Connection, now: datetime) -> dict[str, int]:
     counts: dict[str, int] = {}
     for batch_id in batches_db.unfinished_batch_ids(conn):
-        status = refresh_batch(conn, batch_id)
+        status = refresh_batch(conn, batch_id, now)
         counts[status] = counts.get(status, 0) + 1
     return counts
 
 
-def _fail_orphaned_on_demand_runs(conn: sqlite3.Connection, batch_id: int) -> None:
-    """On-demand runs whose job is over but which never finished (the job failed or was cancelled)."""
+def _fail_orphaned_on_demand_runs(conn: sqlite3.Connection, batch_id: int, now: datetime) -> None:
+    """On-demand runs whose task is over but which never finished (the task failed or was cancelled)."""
     run_ids = batches_db.pending_run_ids(conn, batch_id=batch_id, mode="on_demand")
     if not run_ids:
         return
-    rows = conn.execute(
-        f"SELECT id, job_id FROM analysis_runs WHERE id IN ({','.join('?' * len(run_ids))})", run_ids).fetchall()
-    finished: dict[str, sqlite3.Row | None] = {}
+    ended: dict[str, sqlite3.Row | None] = {}
     orphaned = []
-    for row in rows:
-        job_id = row["job_id"]
-        if job_id is None:
+    for run_id, task_id in analysis_db.runs_task_ids(conn, run_ids).items():
+        if task_id is None:
             continue
-        if job_id not in finished:
-            job = jobs_db.get_job(conn, job_id)
-            finished[job_id] = job if job is not None and job["status"] in jobs_db.TERMINAL_STATUSES else None
-        job = finished[job_id]
-        if job is not None:
-            orphaned.append((row["id"], job))
+        if task_id not in ended:
+            task = tasks_db.get_task(conn, task_id)
+            ended[task_id] = task if task is not None and task["status"] in tasks_db.TERMINAL_STATUSES else None
+        if ended[task_id] is not None:
+            orphaned.append((run_id, ended[task_id]))
     if not orphaned:
         return
     with transaction(conn):
-        for run_id, job in orphaned:
-            reason = "cancelled" if job["status"] == "CANCELLED" else "on_demand_job_ended"
-            analysis_db.fail_run(conn, run_id, code=reason,
-                                 message=f"the on-demand job ended ({job['status']}) before this file was analysed"
-                                         + (f": {job['error']}" if job["error"] else ""))
+        for run_id, task in orphaned:
+            reason = "cancelled" if task["status"] == "CANCELLED" else "on_demand_task_ended"
+            analysis_db.fail_run(conn, run_id, code=reason, now=now,
+                                 message=f"the on-demand task ended ({task['status']}) before this file was analysed"
+                                         + (f": {task['error']}" if task["error"] else ""))
 
 
 def chunk_to_dict(chunk: sqlite3.Row) -> dict[str, Any]:
@@ -124,7 +124,7 @@ def batch_to_dict(conn: sqlite3.Connection, batch_id: int) -> dict[str, Any]:
     batch = batches_db.get_batch(conn, batch_id)
     if batch is None:
         raise NotFound(f"batch {batch_id} not found", code="batch_not_found", details={"batch_id": batch_id})
-    chunks = batches_db.list_chunks(conn, batch_id)
+    chunks = chunks_db.list_chunks(conn, batch_id)
     runs = batches_db.batch_runs(conn, batch_id)
     plan = json.loads(batch["plan"] or "{}")
     files = [{"file_id": r["file_id"], "name": r["file_name"], "status": r["status"], "mode": r["mode"],
@@ -151,8 +151,9 @@ def batch_to_dict(conn: sqlite3.Connection, batch_id: int) -> dict[str, Any]:
         "cost": {"estimated_usd": batch["estimated_cost_usd"],
                  "actual_usd": round(max(run_cost, sum(c["actual_cost_usd"] for c in chunks)), 6)},
         "chunks": [chunk_to_dict(c) for c in chunks],
-        "on_demand": {"files": sum(1 for r in runs if r["mode"] == "on_demand"), "job_id": batch["on_demand_job_id"]},
-        "stage_job_id": batch["stage_job_id"],
+        "on_demand": {"files": sum(1 for r in runs if r["mode"] == "on_demand"),
+                      "task_id": batch["on_demand_task_id"]},
+        "stage_task_id": batch["stage_task_id"],
         "files": files,
     }
 

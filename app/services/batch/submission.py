@@ -1,4 +1,4 @@
-"""Creating a submission: plan, one batch row, chunk rows with fixed names and folders, runs, jobs."""
+"""Creating a submission: plan, one batch row, chunk rows with fixed names and folders, runs, tasks."""
 from __future__ import annotations
 
 import logging
@@ -8,20 +8,22 @@ from typing import Any, Mapping
 
 from app.db import analysis as analysis_db
 from app.db import batches as batches_db
+from app.db import chunks as chunks_db
 from app.db import files as files_db
-from app.db.connection import transaction
+from app.db import transaction
 from app.errors import Unprocessable
 from app.nova.catalog import NovaModel, request_model_id
 from app.nova.prompts import PROMPT_VERSION
 from app.services import analysis, library, planning
-from app.services.analysis import Services
 from app.services.batch import common
 from app.services.batch.status import batch_to_dict
+from app.services.context import Services
+from app.utils.clock import iso, utc
 
 log = logging.getLogger(__name__)
 
 
-def create_submission(conn: sqlite3.Connection, services: Services, jobs: Any, body: Mapping[str, Any], *,
+def create_submission(conn: sqlite3.Connection, services: Services, body: Mapping[str, Any], *,
                       now: datetime | None = None) -> dict[str, Any]:
     """POST /api/batch/nova: validate, resolve the files on the server, plan and submit; the batch dict."""
     model = analysis.resolve_model(services, body.get("model"), for_submit=True)
@@ -30,15 +32,14 @@ def create_submission(conn: sqlite3.Connection, services: Services, jobs: Any, b
     mode = body.get("mode", "auto")
     rows = files_db.get_files(conn, library.resolve_file_ids(conn, body))
     analysis.require_media_support(model, rows)
-    return submit_plan(conn, services, jobs, rows=rows, model=model, types=types, options=options, mode=mode,
-                       now=now)
+    return submit_plan(conn, services, rows=rows, model=model, types=types, options=options, mode=mode, now=now)
 
 
-def submit_plan(conn: sqlite3.Connection, services: Services, jobs: Any, *, rows: list[sqlite3.Row],
-                model: NovaModel, types: list[str], options: dict[str, Any], mode: str,
+def submit_plan(conn: sqlite3.Connection, services: Services, *, rows: list[sqlite3.Row], model: NovaModel,
+                types: list[str], options: dict[str, Any], mode: str,
                 types_by_file: Mapping[int, list[str]] | None = None, retry_of: int | None = None,
                 now: datetime | None = None) -> dict[str, Any]:
-    """Plan the files and record the submission; staging and the on-demand part start as jobs."""
+    """Plan the files and record the submission with its staging and on-demand tasks, all in one transaction."""
     settings = services.settings
     plan = planning.plan_analysis(rows, model=model, requested_types=types, options=options, mode=mode,
                                   settings=settings, types_by_file=types_by_file)
@@ -49,19 +50,17 @@ def submit_plan(conn: sqlite3.Connection, services: Services, jobs: Any, *, rows
         raise Unprocessable("batch jobs need BEDROCK_BATCH_ROLE_ARN (the IAM role Bedrock assumes); set it or "
                             "use mode 'on_demand'", code="batch_role_missing",
                             details={"setting": "BEDROCK_BATCH_ROLE_ARN"})
-    created = common.utc(now)
-    batch_id, chunk_ids, on_demand_runs = _record(conn, services, plan, model=model, types=types, options=options,
-                                                  mode=mode, created=created, retry_of=retry_of)
-    if chunk_ids:
-        stage_job = jobs.submit(conn, "batch_stage", {"batch_id": batch_id})
-        with transaction(conn):
-            batches_db.update_batch(conn, batch_id, stage_job_id=stage_job, status="RUNNING")
-    if on_demand_runs:
-        job_id = jobs.submit(conn, "analyze", {"run_ids": on_demand_runs})
-        with transaction(conn):
-            conn.executemany("UPDATE analysis_runs SET job_id = ? WHERE id = ?",
-                             [(job_id, run_id) for run_id in on_demand_runs])
-            batches_db.update_batch(conn, batch_id, on_demand_job_id=job_id, status="RUNNING")
+    created = utc(now)
+    with transaction(conn):
+        batch_id, chunk_ids, on_demand_runs = _record(conn, services, plan, model=model, types=types,
+                                                      options=options, mode=mode, created=created,
+                                                      retry_of=retry_of)
+        if chunk_ids:
+            stage_task = services.tasks.enqueue(conn, "batch_stage", {"batch_id": batch_id}, created)
+            batches_db.update_batch(conn, batch_id, created, stage_task_id=stage_task, status="RUNNING")
+        if on_demand_runs:
+            analysis.start_on_demand(services, conn, on_demand_runs, batch_id=batch_id)
+    services.tasks.wake()
     log.info("batch %s: %d chunk(s), %d file(s) on demand, %d rejected", batch_id, len(chunk_ids),
              len(on_demand_runs), len(plan.rejected_files))
     result = batch_to_dict(conn, batch_id)
@@ -73,42 +72,42 @@ def submit_plan(conn: sqlite3.Connection, services: Services, jobs: Any, *, rows
 def _record(conn: sqlite3.Connection, services: Services, plan: planning.Plan, *, model: NovaModel,
             types: list[str], options: dict[str, Any], mode: str, created: datetime,
             retry_of: int | None) -> tuple[int, list[int], list[int]]:
-    """The batch, chunk and run rows in one transaction; (batch id, chunk ids, on-demand run ids)."""
-    created_at = common.iso(created)
+    """The batch, chunk and run rows (in the caller's transaction); (batch id, chunk ids, on-demand run ids)."""
+    created_at = iso(created)
     stamp = common.folder_stamp(created)
     model_id = request_model_id(model)
     totals = plan.totals()
     records = totals["batch"]["records"] + totals["on_demand"]["records"]
+    batch_id = batches_db.insert_batch(
+        conn, model_key=model.key, model_id=model_id, mode=mode, analysis_types=types, options=options,
+        files_total=len(plan.files), records_total=records, plan=plan.to_dict(),
+        estimated_cost_usd=plan.estimated_cost(), created_at=created_at, retry_of=retry_of)
+    sequence = common.next_sequence(conn, stamp)
+    chunk_ids: dict[int, int] = {}
+    batch_chunks = plan.batch_chunks
+    for offset, chunk in enumerate(batch_chunks):
+        folder = common.staging_folder(stamp, sequence + offset)
+        common.folder_uri(services.store, folder)  # a bad bucket name fails here, not at submit time
+        name, token = common.job_name_and_token(batch_id, chunk.index, created_at, folder)
+        chunk_ids[chunk.index] = chunks_db.insert_chunk(
+            conn, batch_id=batch_id, chunk_index=chunk.index, total_chunks=len(batch_chunks),
+            model_id=model_id, job_name=name, client_token=token, staging_folder=folder,
+            manifest_key=f"{folder}{common.MANIFEST_NAME}",
+            output_prefix=common.output_prefix(stamp, sequence + offset), files_count=len(chunk.file_ids),
+            bytes_total=chunk.bytes, records_total=chunk.records, estimated_cost_usd=chunk.cost_usd_batch,
+            created_at=created_at)
+    on_demand: list[int] = []
     by_id = {f.file_id: f for f in plan.files}
-    with transaction(conn):
-        batch_id = batches_db.insert_batch(
-            conn, model_key=model.key, model_id=model_id, mode=mode, analysis_types=types, options=options,
-            files_total=len(plan.files), records_total=records, plan=plan.to_dict(),
-            estimated_cost_usd=plan.estimated_cost(), created_at=created_at, retry_of=retry_of)
-        sequence = common.next_sequence(conn, stamp)
-        chunk_ids: dict[int, int] = {}
-        batch_chunks = plan.batch_chunks
-        for offset, chunk in enumerate(batch_chunks):
-            folder = common.staging_folder(stamp, sequence + offset)
-            common.folder_uri(services.store, folder)  # a bad bucket name fails here, not at submit time
-            name, token = common.job_name_and_token(batch_id, chunk.index, created_at, folder)
-            chunk_ids[chunk.index] = batches_db.insert_chunk(
-                conn, batch_id=batch_id, chunk_index=chunk.index, total_chunks=len(batch_chunks),
-                model_id=model_id, job_name=name, client_token=token, staging_folder=folder,
-                manifest_key=f"{folder}{common.MANIFEST_NAME}",
-                output_prefix=common.output_prefix(stamp, sequence + offset), files_count=len(chunk.file_ids),
-                bytes_total=chunk.bytes, records_total=chunk.records, estimated_cost_usd=chunk.cost_usd_batch,
-                created_at=created_at)
-        on_demand: list[int] = []
-        for planned in plan.files:
-            if planned.route == "rejected":
-                continue
-            batch_route = planned.route == "batch"
-            run_id = analysis_db.insert_run(
-                conn, file_id=planned.file_id, mode="batch" if batch_route else "on_demand", model_key=model.key,
-                model_id=model_id, analysis_types=by_id[planned.file_id].types, options=options,
-                prompt_version=PROMPT_VERSION, batch_id=batch_id,
-                chunk_id=chunk_ids[planned.chunk_index] if batch_route else None, with_record_ids=batch_route)
-            if not batch_route:
-                on_demand.append(run_id)
+    for planned in plan.files:
+        if planned.route == "rejected":
+            continue
+        batch_route = planned.route == "batch"
+        run_id = analysis_db.insert_run(
+            conn, file_id=planned.file_id, mode="batch" if batch_route else "on_demand", model_key=model.key,
+            model_id=model_id, analysis_types=by_id[planned.file_id].types, options=options,
+            prompt_version=PROMPT_VERSION, batch_id=batch_id,
+            chunk_id=chunk_ids[planned.chunk_index] if batch_route else None, with_record_ids=batch_route,
+            now=created)
+        if not batch_route:
+            on_demand.append(run_id)
     return batch_id, list(chunk_ids.values()), on_demand

@@ -7,11 +7,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from app.db import batches as batches_db
-from app.db.connection import transaction
+from app.db import chunks as chunks_db
+from app.db import transaction
 from app.inference.base import BatchJobInfo, ConflictError, InferenceError, job_id_from_arn
-from app.services.analysis import Services
 from app.services.backends import batch_role_arn
 from app.services.batch import common
+from app.services.context import Services
+from app.utils.clock import iso, later, parse_iso
 from app.utils.crashpoints import crashpoint
 
 log = logging.getLogger(__name__)
@@ -20,15 +22,14 @@ log = logging.getLogger(__name__)
 LOOKUP_MARGIN = timedelta(days=1)
 
 
-def submit_queued_chunks(conn: sqlite3.Connection, services: Services, now: datetime | None = None, *,
+def submit_queued_chunks(conn: sqlite3.Connection, services: Services, now: datetime, *,
                          force: bool = False) -> dict[str, Any]:
     """Create jobs for due QUEUED chunks, at most BATCH_MAX_CONCURRENT_JOBS running per model.
 
     A chunk whose earlier create call may have succeeded is looked up by name first, so a crash or
     a lost response never leads to a second job. force ignores back-off times (not the quota).
     """
-    current = common.utc(now)
-    due = batches_db.due_chunks(conn, "QUEUED", None if force else common.iso(current))
+    due = chunks_db.due_chunks(conn, "QUEUED", None if force else now)
     limit = services.settings.BATCH_MAX_CONCURRENT_JOBS
     free: dict[str, int] = {}
     outcome = {"submitted": 0, "healed": 0, "deferred": 0, "failed": 0, "waiting_for_slot": 0}
@@ -38,16 +39,16 @@ def submit_queued_chunks(conn: sqlite3.Connection, services: Services, now: date
             continue
         model_id = chunk["model_id"]
         if model_id not in free:
-            free[model_id] = limit - batches_db.count_occupying_slots(conn, model_id)
+            free[model_id] = limit - chunks_db.count_occupying_slots(conn, model_id)
         uncertain = bool(chunk["create_uncertain"])
         if not uncertain and free[model_id] <= 0:
             outcome["waiting_for_slot"] += 1
             continue
         try:
-            result = submit_chunk(conn, services, chunk, current, lookup_first=uncertain)
+            result = submit_chunk(conn, services, chunk, now, lookup_first=uncertain)
         except Exception as exc:  # whatever happened, the row still says "maybe created": heal next time
             log.exception("submitting chunk %s failed unexpectedly", chunk["id"])
-            _defer(conn, chunk["id"], current, f"submit interrupted: {exc}", attempts=chunk["submit_attempts"] + 1)
+            _defer(conn, chunk["id"], now, f"submit interrupted: {exc}", attempts=chunk["submit_attempts"] + 1)
             result = "deferred"
         if not uncertain and result in ("submitted", "deferred"):
             free[model_id] -= 1  # a deferred create may still have made a job: keep its slot
@@ -69,8 +70,8 @@ def submit_chunk(conn: sqlite3.Connection, services: Services, chunk: sqlite3.Ro
     attempts = chunk["submit_attempts"] + 1
     with transaction(conn):
         # Written before the call: from here on the job may exist, whatever happens to this process.
-        batches_db.update_chunk(conn, chunk["id"], expect_status=("QUEUED",), create_uncertain=1,
-                                submit_attempts=attempts)
+        chunks_db.update_chunk(conn, chunk["id"], now, expect_status=("QUEUED",), create_uncertain=1,
+                               submit_attempts=attempts)
     store = services.store
     try:
         arn = backend.create_batch_job(
@@ -89,7 +90,7 @@ def submit_chunk(conn: sqlite3.Connection, services: Services, chunk: sqlite3.Ro
 
 def find_existing_job(services: Services, chunk: sqlite3.Row) -> BatchJobInfo | None:
     """The job an earlier create call made for this chunk, found by its name and client token."""
-    created = common.utc(datetime.fromisoformat(chunk["created_at"]))
+    created = parse_iso(chunk["created_at"])
     job = services.backend.find_batch_job(name=chunk["job_name"], submitted_after=created - LOOKUP_MARGIN)
     if job is None:
         return None
@@ -102,14 +103,12 @@ def find_existing_job(services: Services, chunk: sqlite3.Row) -> BatchJobInfo | 
 def record_submission(conn: sqlite3.Connection, chunk_id: int, arn: str, now: datetime, *,
                        provider_status: str) -> None:
     """The ARN is known: the chunk is SUBMITTED and its runs are waiting on the job."""
-    stamp = common.iso(now)
     with transaction(conn):
-        batches_db.update_chunk(
-            conn, chunk_id, expect_status=("QUEUED",), status="SUBMITTED", job_arn=arn, job_id=job_id_from_arn(arn),
-            provider_status=provider_status, submitted_at=stamp, create_uncertain=0, next_attempt_at=None,
-            last_error=None)
-        conn.execute("UPDATE analysis_runs SET status = 'SUBMITTED', started_at = COALESCE(started_at, ?)"
-                     " WHERE chunk_id = ? AND status = 'PENDING'", (stamp, chunk_id))
+        chunks_db.update_chunk(
+            conn, chunk_id, now, expect_status=("QUEUED",), status="SUBMITTED", job_arn=arn,
+            job_id=job_id_from_arn(arn), provider_status=provider_status, submitted_at=iso(now), create_uncertain=0,
+            next_attempt_at=None, last_error=None)
+        chunks_db.mark_runs_submitted(conn, chunk_id, now)
 
 
 def _create_failed(conn: sqlite3.Connection, services: Services, chunk: sqlite3.Row, exc: InferenceError,
@@ -128,16 +127,16 @@ def _create_failed(conn: sqlite3.Connection, services: Services, chunk: sqlite3.
     log.error("chunk %s: batch job refused: %s", chunk["id"], exc)
     message = f"the batch job could not be created: {exc}"
     with transaction(conn):
-        if batches_db.update_chunk(conn, chunk["id"], expect_status=("QUEUED",), status="FAILED",
-                                   create_uncertain=0, failure_message=message[:2000], last_error=str(exc)[:2000],
-                                   completed_at=common.iso(now)):
-            common.fail_chunk_runs(conn, chunk["id"], code=exc.code, message=message)
+        if chunks_db.update_chunk(conn, chunk["id"], now, expect_status=("QUEUED",), status="FAILED",
+                                  create_uncertain=0, failure_message=message[:2000], last_error=str(exc)[:2000],
+                                  completed_at=iso(now)):
+            common.fail_chunk_runs(conn, chunk["id"], code=exc.code, message=message, now=now)
     return "failed"
 
 
 def _defer(conn: sqlite3.Connection, chunk_id: int, now: datetime, error: str, *, attempts: int,
            uncertain: bool = True) -> None:
     with transaction(conn):
-        batches_db.update_chunk(
-            conn, chunk_id, expect_status=("QUEUED",), create_uncertain=int(uncertain), submit_attempts=attempts,
-            last_error=error[:2000], next_attempt_at=common.later(now, common.backoff_seconds(attempts)))
+        chunks_db.update_chunk(
+            conn, chunk_id, now, expect_status=("QUEUED",), create_uncertain=int(uncertain), submit_attempts=attempts,
+            last_error=error[:2000], next_attempt_at=later(now, common.backoff_seconds(attempts)))

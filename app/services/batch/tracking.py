@@ -6,11 +6,12 @@ import sqlite3
 from datetime import datetime, timedelta
 from typing import Any
 
-from app.db import batches as batches_db
-from app.db.connection import transaction
+from app.db import chunks as chunks_db
+from app.db import transaction
 from app.inference.base import BatchJobInfo, InferenceError
-from app.services.analysis import Services
 from app.services.batch import common
+from app.services.context import Services
+from app.utils.clock import iso, parse_iso
 
 log = logging.getLogger(__name__)
 
@@ -26,20 +27,19 @@ LIST_MARGIN = timedelta(hours=1)
 JOB_NAME_PREFIX = "nova-b"  # every job name the app makes starts so (common.job_name_and_token)
 
 
-def refresh_active_chunks(conn: sqlite3.Connection, services: Services, now: datetime | None = None, *,
+def refresh_active_chunks(conn: sqlite3.Connection, services: Services, now: datetime, *,
                           force: bool = False) -> dict[str, Any]:
     """Ask the service about SUBMITTED/IN_PROGRESS chunks not checked for BATCH_CHECK_INTERVAL (all if force).
 
     Several chunks are read with one ListModelInvocationJobs walk; chunks it misses get a Get call.
     """
-    current = common.utc(now)
     interval = timedelta(seconds=services.settings.BATCH_CHECK_INTERVAL)
     due = []
-    for chunk in batches_db.chunks_with_status(conn, batches_db.CHUNK_RUNNING):
+    for chunk in chunks_db.chunks_with_status(conn, chunks_db.CHUNK_RUNNING):
         if not chunk["job_arn"]:
             continue
-        checked = chunk["last_checked_at"]
-        if force or checked is None or common.utc(datetime.fromisoformat(checked)) + interval <= current:
+        checked = parse_iso(chunk["last_checked_at"])
+        if force or checked is None or checked + interval <= now:
             due.append(chunk)
     outcome = {"checked": 0, "finished": 0, "errors": 0}
     if not due:
@@ -55,15 +55,15 @@ def refresh_active_chunks(conn: sqlite3.Connection, services: Services, now: dat
                 if exc.transient:
                     # Throttling, 5xx, timeouts: asked again after BATCH_CHECK_INTERVAL.
                     with transaction(conn):
-                        batches_db.update_chunk(conn, chunk["id"], last_error=f"status check failed: {exc}"[:2000],
-                                                last_checked_at=common.iso(current))
+                        chunks_db.update_chunk(conn, chunk["id"], now, last_error=f"status check failed: {exc}"[:2000],
+                                               last_checked_at=iso(now))
                     outcome["errors"] += 1
                 else:
-                    _fail_permanently(conn, chunk, exc, current)
+                    _fail_permanently(conn, chunk, exc, now)
                     outcome["failed"] = outcome.get("failed", 0) + 1
                 continue
         outcome["checked"] += 1
-        if apply_job_info(conn, chunk, info, current) == "FETCHING":
+        if apply_job_info(conn, chunk, info, now) == "FETCHING":
             outcome["finished"] += 1
     return outcome
 
@@ -72,16 +72,16 @@ def _fail_permanently(conn: sqlite3.Connection, chunk: sqlite3.Row, exc: Inferen
     """Job not found, access denied, validation: asking again cannot help, so the chunk fails now."""
     message = f"the batch job can no longer be read: {exc}"
     with transaction(conn):
-        if batches_db.update_chunk(conn, chunk["id"], expect_status=batches_db.CHUNK_RUNNING, status="FAILED",
-                                   failure_message=message[:2000], last_error=str(exc)[:2000],
-                                   last_checked_at=common.iso(now), completed_at=common.iso(now)):
-            common.fail_chunk_runs(conn, chunk["id"], code=exc.code, message=message)
+        if chunks_db.update_chunk(conn, chunk["id"], now, expect_status=chunks_db.CHUNK_RUNNING, status="FAILED",
+                                  failure_message=message[:2000], last_error=str(exc)[:2000],
+                                  last_checked_at=iso(now), completed_at=iso(now)):
+            common.fail_chunk_runs(conn, chunk["id"], code=exc.code, message=message, now=now)
 
 
 def _list_jobs(services: Services, chunks: list[sqlite3.Row]) -> dict[str, BatchJobInfo]:
     """One walk over the jobs submitted since the oldest of these chunks, keyed by ARN."""
     wanted = {c["job_arn"] for c in chunks}
-    oldest = min(common.utc(datetime.fromisoformat(c["submitted_at"] or c["created_at"])) for c in chunks)
+    oldest = min(parse_iso(c["submitted_at"] or c["created_at"]) for c in chunks)
     found: dict[str, BatchJobInfo] = {}
     try:
         for info in services.backend.list_batch_jobs(name_contains=JOB_NAME_PREFIX,
@@ -103,24 +103,23 @@ def apply_job_info(conn: sqlite3.Connection, chunk: sqlite3.Row, info: BatchJobI
                     chunk["status"])
         status = chunk["status"]
     values: dict[str, Any] = {
-        "status": status, "provider_status": info.status, "last_checked_at": common.iso(now), "last_error": None,
+        "status": status, "provider_status": info.status, "last_checked_at": iso(now), "last_error": None,
     }
     for column, value in (("records_processed", info.processed_records), ("records_succeeded", info.success_records),
                           ("records_failed", info.error_records)):
         if value is not None:
             values[column] = value
     if info.expiration_time is not None:
-        values["expires_at"] = common.iso(info.expiration_time)
+        values["expires_at"] = iso(info.expiration_time)
     if status == "FETCHING":
-        values["completed_at"] = common.iso(info.end_time or now)
+        values["completed_at"] = iso(info.end_time or now)
         values["next_attempt_at"] = None
         if info.message:
             values["failure_message"] = info.message[:2000]
     with transaction(conn):
-        changed = batches_db.update_chunk(conn, chunk["id"], expect_status=batches_db.CHUNK_RUNNING, **values)
+        changed = chunks_db.update_chunk(conn, chunk["id"], now, expect_status=chunks_db.CHUNK_RUNNING, **values)
         if changed and status == "IN_PROGRESS":
-            conn.execute("UPDATE analysis_runs SET status = 'RUNNING' WHERE chunk_id = ? AND status = 'SUBMITTED'",
-                         (chunk["id"],))
+            chunks_db.mark_runs_running(conn, chunk["id"])
     if changed and status != chunk["status"]:
         log.info("chunk %s: %s -> %s (provider %s)", chunk["id"], chunk["status"], status, info.status)
     return status if changed else chunk["status"]

@@ -147,8 +147,8 @@ export async function submitAnalysis(body) {
       throw new Error("Batch submissions are not available in this version yet; choose Auto or On demand.");
     }
     const { mode, ...rest } = body;
-    const job = await api.post("/api/nova/analyze", rest);
-    return { kind: "job", job };
+    const task = await api.post("/api/nova/analyze", rest);
+    return { kind: "task", task };
   }
 }
 

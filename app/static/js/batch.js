@@ -8,8 +8,8 @@ const batchId = Number($("#batch-page").dataset.batchId);
 const poller = new Poller(load, 4000);
 let batch = null;
 let onlyFailed = false;
-let onDemandJob = null;
-let stageJob = null;
+let onDemandTask = null;
+let stageTask = null;
 const FILE_ROWS = 500;
 
 async function load() {
@@ -28,40 +28,40 @@ async function load() {
     $("#live-note").textContent = "";
     return false;
   }
-  [onDemandJob, stageJob] = await Promise.all([loadOnDemandJob(), loadJob(batch.stage_job_id)]);
+  [onDemandTask, stageTask] = await Promise.all([loadOnDemandTask(), loadTask(batch.stage_task_id)]);
   render();
-  const running = (job) => job && ["QUEUED", "RUNNING"].includes(job.status);
-  const active = submissionActive(batch) || running(onDemandJob) || running(stageJob);
+  const running = (task) => task && ["QUEUED", "RUNNING"].includes(task.status);
+  const active = submissionActive(batch) || running(onDemandTask) || running(stageTask);
   $("#live-note").textContent = active ? "Updating live every few seconds" : "Finished";
   return active;
 }
 
 // Staging (proxy copies and manifests) runs as a background job before the batch jobs are created.
 function stagingSection() {
-  if (!stageJob || ["SUCCEEDED"].includes(stageJob.status)) return null;
-  const active = ["QUEUED", "RUNNING"].includes(stageJob.status);
+  if (!stageTask || ["SUCCEEDED"].includes(stageTask.status)) return null;
+  const active = ["QUEUED", "RUNNING"].includes(stageTask.status);
   return h("section", { class: "card mb-3", "aria-label": "Staging" }, h("div", { class: "card-body" },
-    h("h2", { class: "h6" }, "Staging the files for Bedrock ", statusBadge(stageJob.status)),
-    progressBar(stageJob.progress_percent, { label: "Staging progress", striped: active }),
-    h("div", { class: "small text-muted mt-1" }, `${stageJob.done} of ${stageJob.total ?? "?"}`,
-      stageJob.eta_seconds ? ` · about ${fmtSpan(stageJob.eta_seconds)} left` : ""),
-    stageJob.error ? h("div", { class: "small text-danger" }, stageJob.error) : null));
+    h("h2", { class: "h6" }, "Staging the files for Bedrock ", statusBadge(stageTask.status)),
+    progressBar(stageTask.progress_percent, { label: "Staging progress", striped: active }),
+    h("div", { class: "small text-muted mt-1" }, `${stageTask.done} of ${stageTask.total ?? "?"}`,
+      stageTask.eta_seconds ? ` · about ${fmtSpan(stageTask.eta_seconds)} left` : ""),
+    stageTask.error ? h("div", { class: "small text-danger" }, stageTask.error) : null));
 }
 
-async function loadJob(jobId) {
-  if (!jobId) return null;
+async function loadTask(taskId) {
+  if (!taskId) return null;
   try {
-    return await api.get(`/api/jobs/${encodeURIComponent(jobId)}`);
+    return await api.get(`/api/tasks/${encodeURIComponent(taskId)}`);
   } catch {
     return null;
   }
 }
 
-async function loadOnDemandJob() {
+async function loadOnDemandTask() {
   const part = batch.on_demand || {};
-  if (!part.job_id) return null;
+  if (!part.task_id) return null;
   try {
-    return await api.get(`/api/jobs/${encodeURIComponent(part.job_id)}`);
+    return await api.get(`/api/tasks/${encodeURIComponent(part.task_id)}`);
   } catch {
     return null;
   }
@@ -77,7 +77,7 @@ function render() {
   $("#batch-retry").disabled = active || !(files.some((f) => String(f.status).toUpperCase() === "FAILED")
     || chunks.some((c) => c.records_failed));
   $("#batch-cleanup").disabled = active;
-  clear($("#batch-body"), overview(), stagingSection(), chunkSection(chunks), onDemandSection(onDemandJob),
+  clear($("#batch-body"), overview(), stagingSection(), chunkSection(chunks), onDemandSection(onDemandTask),
     fileSection(files, failedFiles));
 }
 
@@ -155,16 +155,16 @@ function chunkSection(chunks) {
       h("tbody", {}, rows)))));
 }
 
-function onDemandSection(job) {
+function onDemandSection(task) {
   const part = batch.on_demand || {};
   const count = Array.isArray(part.files) ? part.files.length : part.files;
   if (!count) return null;
   return h("section", { class: "card mb-3", "aria-labelledby": "od-title" }, h("div", { class: "card-body" },
     h("h2", { class: "h6", id: "od-title" }, `On demand (${fmtNumber(count)} file${count === 1 ? "" : "s"})`),
     part.reason ? h("div", { class: "small text-muted mb-1" }, part.reason) : null,
-    job ? [progressBar(job.progress_percent, { label: "On-demand progress", striped: ["QUEUED", "RUNNING"].includes(job.status) }),
-      h("div", { class: "small text-muted mt-1" }, statusBadge(job.status), ` ${job.done} of ${job.total ?? "?"}`,
-        job.eta_seconds ? ` · about ${fmtSpan(job.eta_seconds)} left` : "")]
+    task ? [progressBar(task.progress_percent, { label: "On-demand progress", striped: ["QUEUED", "RUNNING"].includes(task.status) }),
+      h("div", { class: "small text-muted mt-1" }, statusBadge(task.status), ` ${task.done} of ${task.total ?? "?"}`,
+        task.eta_seconds ? ` · about ${fmtSpan(task.eta_seconds)} left` : "")]
       : h("div", { class: "small text-muted" }, "Waiting to start.")));
 }
 

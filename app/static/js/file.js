@@ -2,7 +2,7 @@
 import { api } from "./api.js";
 import { h, clear, $, fmtBytes, fmtDuration, fmtDate, fmtCost, fmtNumber, statusBadge, toast, errorText,
   confirmDialog, downloadBlob, notice, Poller } from "./dom.js";
-import { trackJob } from "./jobs.js";
+import { trackTask } from "./tasks.js";
 import { initAnalyzeDialog, openAnalyzeDialog } from "./analyze.js";
 
 const fileId = Number($("#file-page").dataset.fileId);
@@ -426,8 +426,8 @@ function exportCsv() {
 
 async function generateProxy() {
   try {
-    const { job_id: jobId } = await api.post("/api/files/proxies", { file_ids: [fileId], force: Boolean(file.has_proxy) });
-    trackJob($("#file-activity"), jobId, { title: "Generating proxy", onDone: async () => { await loadFile(); showRun(run); } });
+    const { task_id: taskId } = await api.post("/api/files/proxies", { file_ids: [fileId], force: Boolean(file.has_proxy) });
+    trackTask($("#file-activity"), taskId, { title: "Generating proxy", onDone: async () => { await loadFile(); showRun(run); } });
   } catch (err) {
     toast(errorText(err), "error");
   }
@@ -437,8 +437,8 @@ function analyze() {
   openAnalyzeDialog({
     target: { file_ids: [fileId] }, count: 1,
     onSubmitted: (outcome) => {
-      if (outcome.kind === "job") {
-        trackJob($("#file-activity"), outcome.job.job_id, { title: "Analysing (on demand)", onDone: () => { run = null; loadRuns(); } });
+      if (outcome.kind === "task") {
+        trackTask($("#file-activity"), outcome.task.task_id, { title: "Analysing (on demand)", onDone: () => { run = null; loadRuns(); } });
       } else {
         toast(`Submitted as #${outcome.batch.id}.`, "success");
       }

@@ -2,7 +2,7 @@
 import { api, withQuery } from "./api.js";
 import { h, clear, $, $$, fmtBytes, fmtDuration, fmtDate, fmtNumber, statusBadge, toast, errorText,
   confirmDialog } from "./dom.js";
-import { trackJob, activeJobs } from "./jobs.js";
+import { trackTask, activeTasks } from "./tasks.js";
 import { initAnalyzeDialog, openAnalyzeDialog } from "./analyze.js";
 
 const FILTER_KEYS = ["q", "media_type", "analysis", "has_proxy", "status", "min_size", "max_size", "min_duration",
@@ -291,9 +291,9 @@ function clearSelection() {
 
 async function generateProxies() {
   try {
-    const { job_id: jobId } = await api.post("/api/files/proxies", { ...selectionTarget(), force: false });
+    const { task_id: taskId } = await api.post("/api/files/proxies", { ...selectionTarget(), force: false });
     toast(`Generating proxies for ${fmtNumber(selectedCount())} file(s).`);
-    trackJob($("#activity"), jobId, { title: "Generating proxies", onDone: () => load() });
+    trackTask($("#activity"), taskId, { title: "Generating proxies", onDone: () => load() });
   } catch (err) {
     toast(errorText(err), "error");
   }
@@ -349,8 +349,8 @@ function analyzeSelected() {
         location.href = `/batches/${outcome.batch.id}`;
         return;
       }
-      toast(`Analysing ${outcome.job.files} file(s) on demand.`, "success");
-      trackJob($("#activity"), outcome.job.job_id, { title: "Analysing (on demand)", onDone: () => load() });
+      toast(`Analysing ${outcome.task.files} file(s) on demand.`, "success");
+      trackTask($("#activity"), outcome.task.task_id, { title: "Analysing (on demand)", onDone: () => load() });
       load();
     },
   });
@@ -364,10 +364,10 @@ async function startImport(event) {
   const button = $("#import-button");
   button.disabled = true;
   try {
-    const { job_id: jobId } = await api.post("/api/files/import-directory",
+    const { task_id: taskId } = await api.post("/api/files/import-directory",
       { path, recursive: $("#import-recursive").checked, generate_proxies: $("#import-proxies").checked });
     localStorage.setItem(LAST_PATH_KEY, path);
-    followImport(jobId);
+    followImport(taskId);
   } catch (err) {
     toast(errorText(err), "error");
   } finally {
@@ -375,27 +375,27 @@ async function startImport(event) {
   }
 }
 
-function followImport(jobId) {
+function followImport(taskId) {
   // New rows appear while the scan runs.
   const refresher = setInterval(() => load(), 3000);
-  trackJob($("#activity"), jobId, {
+  trackTask($("#activity"), taskId, {
     title: "Import",
-    onDone: (job) => {
-      const r = job.result || {};
-      if (job.status === "SUCCEEDED") toast(`Import finished: ${r.new_files ?? job.imported ?? 0} new file(s).`, "success");
+    onDone: (task) => {
+      const r = task.result || {};
+      if (task.status === "SUCCEEDED") toast(`Import finished: ${r.new_files ?? task.imported ?? 0} new file(s).`, "success");
       load();
-      if (r.proxies_job_id) trackJob($("#activity"), r.proxies_job_id, { title: "Generating proxies", onDone: () => load() });
+      if (r.proxies_task_id) trackTask($("#activity"), r.proxies_task_id, { title: "Generating proxies", onDone: () => load() });
     },
   }).then(() => clearInterval(refresher));
 }
 
-async function resumeActiveJobs() {
+async function resumeActiveTasks() {
   const titles = { import: "Import", proxies: "Generating proxies", analyze: "Analysing (on demand)" };
-  const jobs = await activeJobs();
-  for (const job of jobs) {
-    trackJob($("#activity"), job.id, { title: titles[job.kind] || job.kind, onDone: () => load() });
+  const tasks = await activeTasks();
+  for (const task of tasks) {
+    trackTask($("#activity"), task.id, { title: titles[task.kind] || task.kind, onDone: () => load() });
   }
-  return jobs;
+  return tasks;
 }
 
 // With files in the library the import panel folds away (one click opens it again).
@@ -461,8 +461,8 @@ function init() {
     fillForm();
     load();
   });
-  Promise.all([load(), resumeActiveJobs()]).then(([, jobs]) => {
-    const hasImport = jobs.some((j) => j.kind === "import");
+  Promise.all([load(), resumeActiveTasks()]).then(([, tasks]) => {
+    const hasImport = tasks.some((t) => t.kind === "import");
     if (lastList && lastList.total > 0 && !hasImport && !$("#import-path").matches(":focus")) foldImportPanel();
   });
 }

@@ -94,9 +94,9 @@ async function loadUsage() {
       h("a", { href: `/batches/${b.id}` }, `#${b.id}`), fmtDate(b.created_at), statusBadge(b.status), b.model,
       fmtNumber(b.files_total), fmtCost(b.estimated_cost_usd), fmtCost(b.actual_cost_usd)])),
     h("div", { class: "small text-muted mt-1" }, "On-demand analysis started from a file has no estimate; its cost is in the totals above."));
-  const j = data.jobs;
-  clear($("#jobs"),
-    h("div", { class: "small mb-2" }, `${fmtNumber(j.total)} background job(s): ${fmtNumber(j.succeeded)} succeeded, ${fmtNumber(j.failed)} failed`,
+  const j = data.tasks;
+  clear($("#tasks"),
+    h("div", { class: "small mb-2" }, `${fmtNumber(j.total)} background task(s): ${fmtNumber(j.succeeded)} succeeded, ${fmtNumber(j.failed)} failed`,
       j.succeeded + j.failed ? ` (${fmtPercent(j.succeeded / (j.succeeded + j.failed))} success)` : ""),
     simpleTable(["Kind", "Total", "Succeeded", "Failed", "Cancelled", "Active"], j.by_kind.map((k) => [k.kind, fmtNumber(k.total),
       fmtNumber(k.succeeded), fmtNumber(k.failed), fmtNumber(k.cancelled), fmtNumber(k.active)])));

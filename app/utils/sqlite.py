@@ -1,4 +1,4 @@
-"""Opening SQLite connections and running transactions."""
+"""Opening SQLite connections and running transactions: the plumbing every store of the app shares."""
 from __future__ import annotations
 
 import sqlite3
@@ -12,8 +12,8 @@ BUSY_TIMEOUT_MS = 30_000
 def connect(path: Path | str) -> sqlite3.Connection:
     """Open a connection with WAL, foreign keys, a busy timeout and Row results.
 
-    The connection is in autocommit mode: single statements commit at once and
-    multi-row writes use `transaction()`, so nothing is left half-written.
+    The connection is in autocommit mode: single statements commit at once and multi-row writes use
+    `transaction()`, so nothing is left half-written. The thread that opens a connection owns it.
     """
     if str(path) != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)

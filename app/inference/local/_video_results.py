@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from app.inference import _results_common as common
-from app.inference._pixels import brightness_label, color_name, dominant_colors
-from app.inference._prompt_header import PromptHeader
-from app.inference._scenes import Segment, mean_change, motion_label, segment_video
-from app.inference._video_facts import Sample, VideoFacts
+from app.inference.local import _results_common as common
+from app.inference.local._pixels import brightness_label, color_name, dominant_colors
+from app.inference.local._prompt_header import PromptHeader
+from app.inference.local._scenes import Segment, mean_change, motion_label, segment_video
+from app.inference.local._video_facts import Sample, VideoFacts
 
 KEY_POINTS_BY_DEPTH = {"brief": 3, "standard": 5, "detailed": 12}
 STANDARD_SCENE_LINES = 8

@@ -4,36 +4,19 @@ from __future__ import annotations
 import logging
 import sqlite3
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime
 from typing import Any
 
+from app.db import chunks as chunks_db
+from app.services.batch.common import OUTPUT_ROOT as _OUTPUT, STAGING_ROOT as _STAGING
 from app.storage.base import ObjectStore, StorageError
+from app.utils.clock import utc
 from app.utils.crashpoints import crashpoint
-from app.utils.timeutil import now_iso, utcnow
 
 log = logging.getLogger(__name__)
 
-STAGING_ROOT = "nova_batch/"
-OUTPUT_ROOT = "nova_batch_output/"
-
-# A chunk's objects may go only once nothing more will be read from them.
-_CLEANABLE_SQL = """
-SELECT * FROM bedrock_batch_jobs
-WHERE cleanup_completed_at IS NULL
-  AND (
-        (status IN ('COMPLETED', 'PARTIAL') AND results_fetched_at IS NOT NULL)
-     OR (status = 'CANCELLED' AND (results_fetched_at IS NOT NULL OR job_arn IS NULL))
-     OR (:include_failed AND status = 'FAILED')
-  )
-  AND (:cutoff IS NULL OR COALESCE(completed_at, updated_at) < :cutoff)
-ORDER BY id
-"""
-
-
-def cleanable_chunks(conn: sqlite3.Connection, *, include_failed: bool = False,
-                     older_than_days: float | None = None) -> list[sqlite3.Row]:
-    cutoff = (utcnow() - timedelta(days=older_than_days)).isoformat() if older_than_days is not None else None
-    return conn.execute(_CLEANABLE_SQL, {"include_failed": int(include_failed), "cutoff": cutoff}).fetchall()
+STAGING_ROOT = f"{_STAGING}/"
+OUTPUT_ROOT = f"{_OUTPUT}/"
 
 
 def _prefixes(chunk: sqlite3.Row) -> list[str]:
@@ -59,8 +42,8 @@ class CleanupReport:
                 "objects_deleted": self.objects_deleted, "bytes_freed": self.bytes_freed, "errors": self.errors}
 
 
-def cleanup_chunk(conn: sqlite3.Connection, store: ObjectStore, chunk: sqlite3.Row, *, dry_run: bool,
-                  report: CleanupReport) -> None:
+def cleanup_chunk(conn: sqlite3.Connection, store: ObjectStore, chunk: sqlite3.Row, now: datetime, *,
+                  dry_run: bool, report: CleanupReport) -> None:
     """Delete (or count, in a dry run) every object of one chunk's staging and output folders."""
     report.jobs_processed += 1
     try:
@@ -76,21 +59,20 @@ def cleanup_chunk(conn: sqlite3.Connection, store: ObjectStore, chunk: sqlite3.R
     report.bytes_freed += sum(info.size for info in objects)
     report.jobs_cleaned += 1
     if not dry_run:
-        conn.execute(
-            "UPDATE bedrock_batch_jobs SET cleanup_completed_at = ?, updated_at = ? WHERE id = ?"
-            " AND cleanup_completed_at IS NULL",
-            (now_iso(), now_iso(), chunk["id"]),
-        )
+        chunks_db.mark_cleaned(conn, chunk["id"], now)
 
 
 def cleanup(conn: sqlite3.Connection, store: ObjectStore, *, dry_run: bool = True, include_failed: bool = False,
-            older_than_days: float | None = None, chunk_ids: list[int] | None = None) -> CleanupReport:
+            older_than_days: float | None = None, chunk_ids: list[int] | None = None,
+            now: datetime | None = None) -> CleanupReport:
     """Clean every eligible chunk; the dry run counts exactly what a real run would delete."""
+    current = utc(now)
     report = CleanupReport(dry_run=dry_run)
-    for chunk in cleanable_chunks(conn, include_failed=include_failed, older_than_days=older_than_days):
+    for chunk in chunks_db.cleanable_chunks(conn, current, include_failed=include_failed,
+                                            older_than_days=older_than_days):
         if chunk_ids is not None and chunk["id"] not in chunk_ids:
             continue
-        cleanup_chunk(conn, store, chunk, dry_run=dry_run, report=report)
+        cleanup_chunk(conn, store, chunk, current, dry_run=dry_run, report=report)
     return report
 
 
@@ -112,6 +94,6 @@ def storage_report(conn: sqlite3.Connection, store: ObjectStore) -> dict[str, An
                           "bytes": inputs["bytes"] + outputs["bytes"]},
         "input_files": inputs,
         "output_files": outputs,
-        "cleanable_jobs": len(cleanable_chunks(conn)),
+        "cleanable_jobs": len(chunks_db.cleanable_chunks(conn, utc())),
         "total_bytes": inputs["bytes"] + outputs["bytes"],
     }

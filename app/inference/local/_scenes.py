@@ -5,8 +5,8 @@ import math
 import statistics
 from dataclasses import dataclass
 
-from app.inference._pixels import histogram_distance
-from app.inference._video_facts import Sample, VideoFacts
+from app.inference.local._pixels import histogram_distance
+from app.inference.local._video_facts import Sample, VideoFacts
 
 MIN_CHAPTER_SECONDS = 4.0
 MAX_CHAPTER_SECONDS = 300.0

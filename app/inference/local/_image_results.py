@@ -1,10 +1,10 @@
 """Build the contract's image result objects from measured facts and the prompt header."""
 from __future__ import annotations
 
-from app.inference import _results_common as common
-from app.inference._image_facts import ImageFacts
-from app.inference._pixels import brightness_label, color_name
-from app.inference._prompt_header import PromptHeader
+from app.inference.local import _results_common as common
+from app.inference.local._image_facts import ImageFacts
+from app.inference.local._pixels import brightness_label, color_name
+from app.inference.local._prompt_header import PromptHeader
 
 MONOCHROME_CHROMA = 12.0  # mean chroma (0-255) below which an image looks monochrome
 COLOURFUL_CHROMA = 40.0

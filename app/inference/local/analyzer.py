@@ -13,12 +13,12 @@ from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 
-from app.inference import _usage
-from app.inference._image_facts import ImageDecodeFailed, ImageFacts, extract_image_facts
-from app.inference._image_results import ImageResults
-from app.inference._prompt_header import HeaderError, parse_header
-from app.inference._video_facts import DecodeFailed, VideoFacts, extract_video_facts
-from app.inference._video_results import VideoResults
+from app.inference.local import _usage
+from app.inference.local._image_facts import ImageDecodeFailed, ImageFacts, extract_image_facts
+from app.inference.local._image_results import ImageResults
+from app.inference.local._prompt_header import HeaderError, parse_header
+from app.inference.local._video_facts import DecodeFailed, VideoFacts, extract_video_facts
+from app.inference.local._video_results import VideoResults
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,8 @@
-"""Flask CLI commands for analysis submissions: `flask analyze` and `flask batch list|show|cancel|retry-failed`."""
+"""Commands for analysis submissions: `flask analyze` and `flask batch list|show|cancel|retry-failed`.
+
+Staging and on-demand analysis run here, in the foreground; with --wait this process also drives the batch
+pipeline (and the local engine) until the submission is finished, as the server's poller would.
+"""
 from __future__ import annotations
 
 import json
@@ -8,19 +12,14 @@ import time
 from typing import Any
 
 import click
-from flask import Flask, current_app
+from flask import Flask
 from flask.cli import AppGroup, with_appcontext
 
-from app.db import batches as batches_db
-from app.cli import call_service
-from app.db.connection import connect
+from app.cli.common import call_service, print_summary, run_task, services
+from app.db import connect
 from app.services.batch import actions, status, submission
 from app.services.batch.process import process_batches_once
-
-
-def _context() -> tuple[Any, Any]:
-    """The app's analysis services and job runner."""
-    return current_app.extensions["analysis"], current_app.extensions["jobs"]
+from app.utils.background import BackgroundWorker
 
 
 def _split_types(values: tuple[str, ...]) -> list[str] | None:
@@ -47,7 +46,7 @@ def _print_batch(batch: dict[str, Any]) -> None:
         if chunk["last_error"]:
             click.echo(f"    last error: {chunk['last_error']}")
     if batch["on_demand"]["files"]:
-        click.echo(f"  on demand: {batch['on_demand']['files']} file(s), job {batch['on_demand']['job_id']}")
+        click.echo(f"  on demand: {batch['on_demand']['files']} file(s), task {batch['on_demand']['task_id']}")
     failed = [f for f in batch["files"] if f["status"] in ("FAILED", "REJECTED")]
     for item in failed[:20]:
         click.echo(f"  {item['status'].lower()}: {item['name']}: {item['error']}", err=True)
@@ -57,32 +56,38 @@ def _print_batch(batch: dict[str, Any]) -> None:
 
 def _progress_line(batch: dict[str, Any]) -> str:
     chunks = batch["chunks"]
-    done = sum(1 for c in chunks if c["status"] in batches_db.CHUNK_TERMINAL)
+    done = sum(1 for c in chunks if c["status"] in status.CHUNK_TERMINAL)
     records = batch["records"]
     finished = records["completed"] + records["failed"]
     return (f"[{batch['status']}] chunks {done}/{len(chunks)} terminal, records {finished}/{batch['records_total']} "
             f"(failed {records['failed']}), cost so far {_money(batch['cost']['actual_usd'])}")
 
 
+def run_submission_tasks(batch: dict[str, Any]) -> None:
+    """Stage the submission's chunks and run its on-demand part here, with progress bars."""
+    for task_id, label in ((batch["stage_task_id"], "Staging"), (batch["on_demand"]["task_id"], "On demand")):
+        if task_id:
+            print_summary(run_task(task_id, label))
+
+
 def wait_for_batch(batch_id: int, *, interval: float, timeout: float | None) -> dict[str, Any]:
-    """Drive the pipeline here (no poller may run) until the submission is terminal; print progress."""
-    services, _jobs = _context()
-    conn = connect(services.settings.DATABASE_PATH)
+    """Drive the pipeline here until the submission is terminal; print progress."""
+    ctx = services()
+    conn = connect(ctx.settings.DATABASE_PATH)
     stop = threading.Event()
     deadline = time.monotonic() + timeout if timeout else None
     last = ""
     try:
         while True:
-            engine_idle = getattr(services.backend, "running", True) is False
-            if engine_idle and hasattr(services.backend, "run_pending"):
-                services.backend.run_pending()  # the offline engine has no worker thread in this process
-            process_batches_once(conn, services, force=True)
+            if isinstance(ctx.backend, BackgroundWorker) and not ctx.backend.running:
+                ctx.backend.run_once()  # the local engine runs its jobs here, in this thread
+            process_batches_once(conn, ctx, force=True)
             batch = status.batch_to_dict(conn, batch_id)
             line = _progress_line(batch)
             if line != last:
                 click.echo(line)
                 last = line
-            if batch["status"] in batches_db.BATCH_TERMINAL:
+            if batch["status"] in status.BATCH_TERMINAL:
                 return batch
             if deadline is not None and time.monotonic() > deadline:
                 click.echo(f"Still {batch['status']} after {timeout:.0f} s; the poller will finish it.", err=True)
@@ -113,7 +118,6 @@ def wait_for_batch(batch_id: int, *, interval: float, timeout: float | None) -> 
 def analyze_command(q, media_type, directory, recursive, analysis_state, file_ids, model, types, mode, depth,
                     language, wait, interval, timeout, as_json) -> None:
     """Submit files for analysis exactly like POST /api/batch/nova."""
-    services, jobs = _context()
     body: dict[str, Any] = {"model": model, "analysis_types": _split_types(types), "mode": mode}
     if file_ids:
         body["file_ids"] = list(file_ids)
@@ -124,7 +128,7 @@ def analyze_command(q, media_type, directory, recursive, analysis_state, file_id
     options = {k: v for k, v in {"summary_depth": depth, "language": language}.items() if v}
     if options:
         body["options"] = options
-    batch = call_service(lambda conn: submission.create_submission(conn, services, jobs, body))
+    batch = call_service(lambda conn: submission.create_submission(conn, services(), body))
     if as_json and not wait:
         click.echo(json.dumps(batch, indent=2))
         return
@@ -137,7 +141,11 @@ def analyze_command(q, media_type, directory, recursive, analysis_state, file_id
         click.echo(f"  {reason}")
     for rejected in plan["rejected"][:20]:
         click.echo(f"  rejected: {rejected['name']}: {rejected['reason']}", err=True)
+    run_submission_tasks(batch)
     if not wait:
+        if batch["chunks"]:
+            click.echo("The server's batch poller submits the batch jobs and stores their results "
+                       "(or run again with --wait to do it here).")
         return
     final = wait_for_batch(batch["id"], interval=interval, timeout=timeout)
     if as_json:
@@ -183,8 +191,7 @@ def batch_show_command(batch_id: int, as_json: bool) -> None:
 @click.argument("batch_id", type=int)
 def batch_cancel_command(batch_id: int) -> None:
     """Stop running batch jobs and cancel what has not started; produced results are still stored."""
-    services, jobs = _context()
-    batch = call_service(lambda conn: actions.cancel_batch(conn, services, jobs, batch_id))
+    batch = call_service(lambda conn: actions.cancel_batch(conn, services(), batch_id))
     _print_batch(batch)
 
 
@@ -194,9 +201,9 @@ def batch_cancel_command(batch_id: int) -> None:
 @click.option("--interval", type=float, default=5.0, show_default=True)
 def batch_retry_command(batch_id: int, wait: bool, interval: float) -> None:
     """Submit again only the records of a submission that failed or never came back."""
-    services, jobs = _context()
-    batch = call_service(lambda conn: actions.retry_failed(conn, services, jobs, batch_id))
+    batch = call_service(lambda conn: actions.retry_failed(conn, services(), batch_id))
     click.echo(f"Submitted batch {batch['id']} retrying {batch['records_total']} record(s) of batch {batch_id}.")
+    run_submission_tasks(batch)
     if wait:
         final = wait_for_batch(batch["id"], interval=interval, timeout=None)
         _print_batch(final)

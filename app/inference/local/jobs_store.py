@@ -1,8 +1,12 @@
-"""SQL for the offline batch engine's jobs (table local_batch_jobs); times are ISO-8601 UTC strings."""
+"""SQL for the local batch engine's jobs (table local_batch_jobs): the engine's own data, kept apart from the
+app's data layer as Bedrock keeps its jobs apart from the app. Times are stored ISO-8601 UTC strings."""
 from __future__ import annotations
 
 import sqlite3
+from datetime import datetime
 from typing import Any, Iterable
+
+from app.utils import leases
 
 TERMINAL = ("Completed", "PartiallyCompleted", "Failed", "Stopped", "Expired")
 RUNNABLE = ("Submitted", "Validating", "Scheduled", "InProgress", "Stopping")
@@ -11,6 +15,8 @@ UNSTARTED = ("Submitted", "Scheduled")
 _TERMINAL_SQL = ", ".join(f"'{s}'" for s in TERMINAL)
 _RUNNABLE_SQL = ", ".join(f"'{s}'" for s in RUNNABLE)
 _UNSTARTED_SQL = ", ".join(f"'{s}'" for s in UNSTARTED)
+# One engine worker runs a job at a time; a worker whose process died loses its jobs (app/utils/leases.py).
+CLAIMS = leases.Claims("local_batch_jobs", "job_id", f"status IN ({_RUNNABLE_SQL})")
 
 
 def insert_job(conn: sqlite3.Connection, *, job_id: str, arn: str, name: str, client_token: str, model_id: str,
@@ -85,41 +91,11 @@ def expire_unstarted(conn: sqlite3.Connection, now: str) -> list[str]:
     return ids
 
 
-def live_claims(conn: sqlite3.Connection, now: str) -> list[sqlite3.Row]:
-    """(job_id, claimed_by) of runnable jobs whose lease has not run out."""
-    return conn.execute(
-        f"SELECT job_id, claimed_by FROM local_batch_jobs WHERE status IN ({_RUNNABLE_SQL})"
-        " AND claimed_by IS NOT NULL AND claimed_until > ?",
-        (now,),
-    ).fetchall()
-
-
-def claim_next_job(conn: sqlite3.Connection, owner: str, now: str, lease_until: str,
+def claim_next_job(conn: sqlite3.Connection, owner: str, now: datetime, seconds: float,
                    exclude: Iterable[str] = ()) -> sqlite3.Row | None:
     """Claim the oldest runnable job nobody holds a live lease on; run inside a transaction."""
-    excluded = list(exclude)
-    not_in = f" AND job_id NOT IN ({', '.join('?' * len(excluded))})" if excluded else ""
-    row = conn.execute(
-        f"SELECT job_id FROM local_batch_jobs WHERE status IN ({_RUNNABLE_SQL})"
-        f" AND (claimed_by IS NULL OR claimed_until <= ?){not_in} ORDER BY submit_time, rowid LIMIT 1",
-        (now, *excluded),
-    ).fetchone()
-    if row is None:
-        return None
-    conn.execute(
-        "UPDATE local_batch_jobs SET claimed_by = ?, claimed_until = ? WHERE job_id = ?",
-        (owner, lease_until, row["job_id"]),
-    )
-    return get_job(conn, row["job_id"])
-
-
-def release_claim(conn: sqlite3.Connection, job_id: str, owner: str) -> bool:
-    """Give up the lease so another worker (or the next start) picks the job up."""
-    cur = conn.execute(
-        "UPDATE local_batch_jobs SET claimed_by = NULL, claimed_until = NULL WHERE job_id = ? AND claimed_by = ?",
-        (job_id, owner),
-    )
-    return cur.rowcount == 1
+    job_id = leases.claim_next(conn, CLAIMS, owner, now, seconds, order_by="submit_time, rowid", exclude=exclude)
+    return get_job(conn, job_id) if job_id is not None else None
 
 
 def advance(conn: sqlite3.Connection, job_id: str, owner: str, status: str, now: str, lease_until: str,

@@ -9,7 +9,7 @@ from pathlib import Path
 import av
 from PIL import Image
 
-from app.inference import _pixels
+from app.inference.local import _pixels
 
 log = logging.getLogger(__name__)
 

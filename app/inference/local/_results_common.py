@@ -1,8 +1,8 @@
 """Result pieces shared by video and image answers: classification, metadata, wording."""
 from __future__ import annotations
 
-from app.inference._path_facts import DateFinding, find_dates, find_project_code, guess_project, topic_words
-from app.inference._prompt_header import PromptHeader
+from app.inference.local._path_facts import DateFinding, find_dates, find_project_code, guess_project, topic_words
+from app.inference.local._prompt_header import PromptHeader
 
 LOCAL_PREFIX = "Local analysis (not Nova): "
 CANNOT_CLASSIFY = ("The local analyser cannot recognise waterfall products; it only measures brightness, "

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from PIL import ExifTags, Image, UnidentifiedImageError
 
-from app.inference import _pixels
+from app.inference.local import _pixels
 
 STATS_BOX = (64, 64)  # enough pixels for colour statistics; JPEG draft mode decodes at this scale
 _ROTATING_ORIENTATIONS = {5, 6, 7, 8}

@@ -1,0 +1,21 @@
+"""The services context: the collaborators every service works with, built once per process."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from app.config import Settings
+from app.inference.base import InferenceBackend
+from app.nova.catalog import Catalog
+from app.services.tasks import TaskRunner
+from app.storage.base import ObjectStore
+
+
+@dataclass(frozen=True)
+class Services:
+    """Settings, object store, inference backend, model catalog and the task runner; passed to services."""
+
+    settings: Settings
+    store: ObjectStore
+    backend: InferenceBackend
+    catalog: Catalog
+    tasks: TaskRunner

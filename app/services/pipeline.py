@@ -1,0 +1,52 @@
+"""What runs in the background and what follows what: the one registry of task kinds and their chain.
+
+import -> proxies (unless the import said not to); an upload -> proxies for the new files; analysis runs
+make their own proxies when one is missing. The app factory and the CLI both use this registry: the
+server runs tasks in its TaskRunner, the CLI runs the same chain in the foreground.
+"""
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from app.services import analysis, derivatives, importing
+from app.services.batch import staging
+from app.services.context import Services
+
+
+def register_task_kinds(services: Services) -> None:
+    tasks = services.tasks
+    tasks.register("import", importing.run_import, then=after_import)
+    tasks.register("proxies", lambda ctx, params: derivatives.run_derivatives(services.settings, ctx, params))
+    tasks.register("analyze", lambda ctx, params: analysis.run_analyze_task(services, ctx, params))
+    tasks.register("batch_stage", lambda ctx, params: staging.run_stage_task(services, ctx, params))
+
+
+def import_params(folder: Path, *, recursive: bool, generate_proxies: bool) -> dict[str, Any]:
+    return {"path": str(folder), "recursive": recursive, "generate_proxies": generate_proxies}
+
+
+def after_import(params: dict[str, Any], _result: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """An import is followed by proxies and thumbnails for the files of its folder that have none."""
+    if not params.get("generate_proxies", True):
+        return []
+    folder_filter = {"directory": params["path"], "recursive": params.get("recursive", True)}
+    return [("proxies", {"filter": folder_filter, "missing": True, "force": False})]
+
+
+def start_import(services: Services, conn: sqlite3.Connection, folder: Path, *, recursive: bool,
+                 generate_proxies: bool) -> str:
+    return services.tasks.submit(conn, "import", import_params(folder, recursive=recursive,
+                                                               generate_proxies=generate_proxies))
+
+
+def start_proxies(services: Services, conn: sqlite3.Connection, params: dict[str, Any]) -> str:
+    return services.tasks.submit(conn, "proxies", params)
+
+
+def after_upload(services: Services, conn: sqlite3.Connection, file_ids: list[int]) -> str | None:
+    """Uploaded files get their proxies and thumbnails in the background."""
+    if not file_ids:
+        return None
+    return start_proxies(services, conn, {"file_ids": file_ids, "force": False})
