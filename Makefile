@@ -36,6 +36,7 @@ run: $(STAMP) init-db
 	$(PY) run.py
 
 test: setup-dev
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -q
 
 bench: setup-dev

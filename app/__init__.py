@@ -1,14 +1,19 @@
-"""The application factory: config -> db -> services -> blueprints; the server starts the background work."""
+"""The application factory: config -> db -> services -> blueprints; the server starts the background work.
+
+Flask is imported inside the factory, not at the top: importing any module of the package loads this file,
+and the data layer, services and the ingestion workers must not pay for (or depend on) the web stack.
+"""
 from __future__ import annotations
 
 import atexit
 import logging
 import sys
-from typing import Any, Mapping
-
-from flask import Flask, redirect, request
+from typing import TYPE_CHECKING, Any, Mapping
 
 from app.config import ConfigError, Settings, load_settings
+
+if TYPE_CHECKING:
+    from flask import Flask
 
 _STARTED: set[str] = set()
 
@@ -16,6 +21,8 @@ _STARTED: set[str] = set()
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app; a bad setting stops it with one line naming the variable. Nothing runs in the
     background until start_background(app): the CLI and tests use the app without threads."""
+    from flask import Flask
+
     try:
         settings = _load(test_config)
         app = Flask(__name__)
@@ -103,6 +110,7 @@ def _init_services(app: Flask, settings: Settings) -> None:
 
 def _init_web(app: Flask, settings: Settings) -> None:
     """Request class, CORS, error handling, security rules and the blueprints."""
+    from flask import redirect, request
     from flask_cors import CORS
 
     from app.routes import (_helpers, batch, errors, files, nova, pages, poller, reports, search, security,

@@ -77,7 +77,7 @@ SPEC: dict[str, tuple[Callable[[str], Any], str | None, str]] = {
     "MAX_VIDEO_SIZE_MB": (_int_in(1), "10240", "Largest video accepted by upload"),
     "MAX_IMAGE_SIZE_MB": (_int_in(1), "50", "Largest image accepted by upload"),
     "PROXY_WORKERS": (_int_in(1, 64), None, "Parallel proxy/thumbnail workers (default: number of cores)"),
-    "JOB_WORKERS": (_int_in(1, 16), "2", "Background jobs (imports, proxies, analyses) run at once"),
+    "TASK_WORKERS": (_int_in(1, 16), "2", "Background tasks (imports, proxies, analyses, staging) run at once"),
     "STORAGE_BACKEND": (_choice("local", "s3"), "local", "Object store: local folder under DATA_DIR or Amazon S3"),
     "S3_BUCKET_NAME": (_text, "media-library", "Bucket for batch inputs/outputs (the local store uses it as a folder name)"),
     "S3_ENDPOINT_URL": (_text, "", "Optional endpoint for S3-compatible stores"),
@@ -119,7 +119,7 @@ class Settings:
     MAX_VIDEO_SIZE_MB: int
     MAX_IMAGE_SIZE_MB: int
     PROXY_WORKERS: int
-    JOB_WORKERS: int
+    TASK_WORKERS: int
     STORAGE_BACKEND: str
     S3_BUCKET_NAME: str
     S3_ENDPOINT_URL: str

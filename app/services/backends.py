@@ -10,9 +10,6 @@ from app.services.context import Services
 from app.services.tasks import TaskRunner
 from app.storage import ObjectStore, create_object_store
 
-LOCAL_ROLE_ARN = "arn:aws:iam::000000000000:role/local-batch"
-
-
 def build_services(settings: Settings) -> Services:
     """Store, backend, catalog and task runner (with every task kind registered); nothing is started."""
     from app.services import pipeline
@@ -20,7 +17,7 @@ def build_services(settings: Settings) -> Services:
     store = build_object_store(settings)
     services = Services(settings=settings, store=store, backend=build_inference_backend(settings, store),
                         catalog=build_catalog(settings),
-                        tasks=TaskRunner(settings.DATABASE_PATH, workers=settings.JOB_WORKERS))
+                        tasks=TaskRunner(settings.DATABASE_PATH, workers=settings.TASK_WORKERS))
     pipeline.register_task_kinds(services)
     return services
 
@@ -53,8 +50,3 @@ def build_inference_backend(settings: Settings, store: ObjectStore) -> Inference
 
 def build_catalog(settings: Settings) -> Catalog:
     return load_catalog(Path(settings.NOVA_PRICES_FILE) if settings.NOVA_PRICES_FILE else None)
-
-
-def batch_role_arn(settings: Settings) -> str:
-    """The service role for batch jobs; the local engine accepts a placeholder."""
-    return settings.BEDROCK_BATCH_ROLE_ARN or LOCAL_ROLE_ARN

@@ -1,4 +1,4 @@
-"""Proxies and thumbnails, generated in a bounded pool as a background job."""
+"""Proxies and thumbnails, generated in a bounded pool as a background task."""
 from __future__ import annotations
 
 import logging
@@ -158,7 +158,7 @@ def _select_ids(conn: sqlite3.Connection, params: dict[str, Any]) -> list[int]:
 
 
 def validate_request(conn: sqlite3.Connection, body: dict[str, Any]) -> dict[str, Any]:
-    """Turn an API body into job params; ids are checked now so mistakes fail fast."""
+    """Turn an API body into task params; ids are checked now so mistakes fail fast."""
     force = body.get("force", False)
     if not isinstance(force, bool):
         raise BadRequest("'force' must be true or false", code="invalid_parameter", details={"parameter": "force"})

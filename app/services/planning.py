@@ -126,62 +126,62 @@ def plan_analysis(
         raise Unprocessable(f"mode must be one of {', '.join(MODES)}", code="invalid_parameter",
                             details={"parameter": "mode"})
     plan = Plan(model=model.key, mode=mode, files=[], chunks=[])
-    batch_candidates: list[PlannedFile] = []
     depth = options.get("summary_depth", "standard")
     for row in sorted(rows, key=lambda r: r["id"]):
         if types_by_file is not None and row["id"] in types_by_file:
             types = list(types_by_file[row["id"]])
         else:
             types = types_for_media(row["media_type"], requested_types)
-        records = len(types)
-        planned = PlannedFile(row["id"], row["name"], row["media_type"], types, records, _proxy_bytes(row))
+        planned = PlannedFile(row["id"], row["name"], row["media_type"], types, len(types), _proxy_bytes(row))
         plan.files.append(planned)
-        if not types:
-            planned.route, planned.reason = "rejected", "none of the requested types applies to this media type"
-            continue
-        if row["status"] != "ready":
-            planned.route, planned.reason = "rejected", f"file could not be read: {row['error']}"
-            continue
-        if row["media_type"] == "video" and row["duration_seconds"] is None:
-            planned.route, planned.reason = "rejected", "video duration is unknown"
+        planned.route, planned.reason = _rejection(row, planned) or ("", None)
+        if planned.route:
             continue
         planned.input_tokens, planned.output_tokens = estimate_tokens(
             row["media_type"], duration_seconds=row["duration_seconds"], width=row["width"], height=row["height"],
             analysis_types=types, max_frames=model.max_video_frames, summary_depth=depth)
         planned.cost_usd_on_demand = cost_usd(model, planned.input_tokens, planned.output_tokens, batch=False)
         planned.cost_usd_batch = cost_usd(model, planned.input_tokens, planned.output_tokens, batch=True)
-        if row["media_type"] == "video":
-            if row["duration_seconds"] > model.max_video_seconds:
-                planned.route = "rejected"
-                planned.reason = (f"{row['duration_seconds']:.0f} s is longer than {model.name}'s "
-                                  f"{model.max_video_seconds:.0f} s video window")
-                continue
-            if planned.proxy_bytes > model.max_object_bytes:
-                planned.route = "rejected"
-                planned.reason = f"proxy of {planned.proxy_bytes} bytes exceeds the 1 GB per-object limit"
-                continue
-        if mode == "on_demand":
-            planned.route = "on_demand"
-            continue
-        if row["media_type"] == "image" and not settings.BATCH_IMAGES:
-            planned.route, planned.reason = "on_demand", "images run on demand (BATCH_IMAGES=false)"
-            continue
-        if not model.batch:
-            if mode == "batch":
-                raise Unprocessable(f"model {model.key!r} does not support batch inference", code="batch_unsupported",
-                                    details={"model": model.key})
-            planned.route, planned.reason = "on_demand", f"{model.name} has no batch inference"
-            continue
-        if planned.proxy_bytes > settings.BATCH_MAX_BYTES:
-            planned.route = "rejected"
-            planned.reason = f"proxy of {planned.proxy_bytes} bytes exceeds BATCH_MAX_BYTES={settings.BATCH_MAX_BYTES}"
-            continue
-        batch_candidates.append(planned)
-    _chunk(plan, batch_candidates, settings, mode)
+        planned.route, planned.reason = _route(row, planned, model, settings, mode)
+    _chunk(plan, [f for f in plan.files if f.route == "batch"], settings, mode)
     if any(f.route == "on_demand" and f.media_type == "image" for f in plan.files) and not settings.BATCH_IMAGES \
             and mode != "on_demand":
         plan.reasons.append("images run on demand (set BATCH_IMAGES=true to batch them)")
     return plan
+
+
+def _rejection(row: sqlite3.Row, planned: PlannedFile) -> tuple[str, str] | None:
+    """('rejected', why) for a file that cannot be analysed at all, else None."""
+    if not planned.types:
+        return "rejected", "none of the requested types applies to this media type"
+    if row["status"] != "ready":
+        return "rejected", f"file could not be read: {row['error']}"
+    if row["media_type"] == "video" and row["duration_seconds"] is None:
+        return "rejected", "video duration is unknown"
+    return None
+
+
+def _route(row: sqlite3.Row, planned: PlannedFile, model: NovaModel, settings: Settings,
+           mode: str) -> tuple[str, str | None]:
+    """(route, reason) of an analysable file: batch (chunked later), on_demand or rejected."""
+    if row["media_type"] == "video":
+        if row["duration_seconds"] > model.max_video_seconds:
+            return "rejected", (f"{row['duration_seconds']:.0f} s is longer than {model.name}'s "
+                                f"{model.max_video_seconds:.0f} s video window")
+        if planned.proxy_bytes > model.max_object_bytes:
+            return "rejected", f"proxy of {planned.proxy_bytes} bytes exceeds the 1 GB per-object limit"
+    if mode == "on_demand":
+        return "on_demand", None
+    if row["media_type"] == "image" and not settings.BATCH_IMAGES:
+        return "on_demand", "images run on demand (BATCH_IMAGES=false)"
+    if not model.batch:
+        if mode == "batch":
+            raise Unprocessable(f"model {model.key!r} does not support batch inference", code="batch_unsupported",
+                                details={"model": model.key})
+        return "on_demand", f"{model.name} has no batch inference"
+    if planned.proxy_bytes > settings.BATCH_MAX_BYTES:
+        return "rejected", f"proxy of {planned.proxy_bytes} bytes exceeds BATCH_MAX_BYTES={settings.BATCH_MAX_BYTES}"
+    return "batch", None
 
 
 def _chunk(plan: Plan, candidates: list[PlannedFile], settings: Settings, mode: str) -> None:

@@ -10,7 +10,6 @@ from app.db import batches as batches_db
 from app.db import chunks as chunks_db
 from app.db import transaction
 from app.inference.base import BatchJobInfo, ConflictError, InferenceError, job_id_from_arn
-from app.services.backends import batch_role_arn
 from app.services.batch import common
 from app.services.context import Services
 from app.utils.clock import iso, later, parse_iso
@@ -20,6 +19,8 @@ log = logging.getLogger(__name__)
 
 # How far before the chunk's creation a lookup searches (clock skew between us and the service).
 LOOKUP_MARGIN = timedelta(days=1)
+# The local engine checks a role ARN's form like Bedrock does, so it gets a well-formed placeholder.
+LOCAL_ROLE_ARN = "arn:aws:iam::000000000000:role/local-batch"
 
 
 def submit_queued_chunks(conn: sqlite3.Connection, services: Services, now: datetime, *,
@@ -78,7 +79,7 @@ def submit_chunk(conn: sqlite3.Connection, services: Services, chunk: sqlite3.Ro
             name=chunk["job_name"], model_id=chunk["model_id"],
             input_uri=common.folder_uri(store, chunk["staging_folder"]),
             output_uri=common.folder_uri(store, chunk["output_prefix"]),
-            role_arn=batch_role_arn(services.settings), client_token=chunk["client_token"],
+            role_arn=services.settings.BEDROCK_BATCH_ROLE_ARN or LOCAL_ROLE_ARN, client_token=chunk["client_token"],
             timeout_hours=services.settings.BATCH_JOB_TIMEOUT_HOURS)
     except InferenceError as exc:
         return _create_failed(conn, services, chunk, exc, now, attempts)
