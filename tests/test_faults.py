@@ -8,7 +8,7 @@ import pytest
 
 from app.db import batches as batches_db
 from app.db import chunks as chunks_db
-from app.inference.base import InferenceBackend, NotFoundError, ThrottlingError, TransientServiceError
+from app.inference.base import InferenceBackend, NotFoundError, ThrottlingError, TransientServiceError, ValidationError
 from app.storage import FaultyObjectStore
 from batch_support import copy_template, db, seeded_template, wait_tasks  # noqa: F401
 
@@ -205,3 +205,18 @@ def test_a_job_the_service_no_longer_knows_fails_its_chunk_at_once_with_the_reas
     runs = conn.execute("SELECT status, error_code FROM analysis_runs WHERE batch_id = ?", (batch["id"],)).fetchall()
     assert all(r["status"] == "FAILED" and r["error_code"] == "ResourceNotFoundException" for r in runs)
     assert client.get(f"/api/batch/{batch['id']}").get_json()["status"] == "FAILED"
+    status = client.get("/api/nova/batch/poller/status").get_json()
+    assert status["jobs_failed"] == 1
+    assert any(f"chunk {chunk['id']}" in e["message"] and "not found" in e["message"] for e in status["errors"])
+
+
+def test_a_refused_create_is_counted_as_a_failed_job_and_reported(app, client, conn, faulty):
+    store, backend, engine = faulty
+    batch = submit_and_stage(app, client)
+    backend.inject("create_batch_job", ValidationError("bad role", code="ValidationException"))
+    cycle(app)
+    chunk = chunk_of(conn, batch["id"])
+    assert chunk["status"] == "FAILED"
+    status = client.get("/api/nova/batch/poller/status").get_json()
+    assert status["jobs_failed"] == 1
+    assert any(f"chunk {chunk['id']}" in e["message"] and "bad role" in e["message"] for e in status["errors"])

@@ -101,6 +101,8 @@ class BatchPoller(BackgroundWorker):
         pipeline = process_batches_once(conn, self.services, now, force=force or first)
         outcome["pipeline"] = pipeline
         errors.extend(pipeline.get("errors", []))
+        for step in ("submit", "refresh", "ingest"):  # chunks that failed for good, with the reason
+            errors.extend((pipeline.get(step) or {}).get("failures", []))
         if self.services.settings.BATCH_AUTO_CLEANUP:
             report = cleanup.cleanup(conn, self.services.store, dry_run=False, now=now)
             outcome["cleanup"] = report.to_dict()
@@ -165,7 +167,7 @@ def _record_stats(conn: sqlite3.Connection, outcome: dict[str, Any], now: dateti
         jobs_checked=refresh.get("checked", 0),
         jobs_submitted=submit.get("submitted", 0) + submit.get("healed", 0),
         jobs_completed=ingest.get("ingested", 0),
-        jobs_failed=submit.get("failed", 0) + ingest.get("fetch_failed", 0),
+        jobs_failed=submit.get("failed", 0) + refresh.get("failed", 0) + ingest.get("fetch_failed", 0),
         results_fetched=ingest.get("ingested", 0), cleanups_performed=(outcome.get("cleanup") or {}).get(
             "jobs_cleaned", 0),
     )

@@ -52,10 +52,13 @@ _RECORD_ID = re.compile(rb'"recordId"\s*:\s*"([^"\\]{1,64})"')
 def ingest_ready_chunks(conn: sqlite3.Connection, services: Services, now: datetime, *,
                         force: bool = False, holder: str | None = None) -> dict[str, Any]:
     """Ingest every FETCHING chunk whose retry time has come (all of them with force)."""
-    outcome: dict[str, Any] = {"ingested": 0, "retrying": 0, "fetch_failed": 0, "skipped": 0}
+    outcome: dict[str, Any] = {"ingested": 0, "retrying": 0, "fetch_failed": 0, "skipped": 0, "failures": []}
     for chunk in chunks_db.due_chunks(conn, "FETCHING", None if force else now):
         result = ingest_chunk(conn, services, chunk["id"], now=now, holder=holder)
         outcome[result["outcome"]] = outcome.get(result["outcome"], 0) + 1
+        if result["outcome"] == "fetch_failed":
+            reason = chunks_db.get_chunk(conn, chunk["id"])["last_error"]
+            outcome["failures"].append(f"chunk {chunk['id']}: {reason}")
     return outcome
 
 

@@ -33,7 +33,8 @@ def submit_queued_chunks(conn: sqlite3.Connection, services: Services, now: date
     due = chunks_db.due_chunks(conn, "QUEUED", None if force else now)
     limit = services.settings.BATCH_MAX_CONCURRENT_JOBS
     free: dict[str, int] = {}
-    outcome = {"submitted": 0, "healed": 0, "deferred": 0, "failed": 0, "waiting_for_slot": 0}
+    outcome: dict[str, Any] = {"submitted": 0, "healed": 0, "deferred": 0, "failed": 0, "waiting_for_slot": 0,
+                               "failures": []}
     for chunk in due:
         batch = batches_db.get_batch(conn, chunk["batch_id"])
         if batch is None or batch["cancel_requested"]:
@@ -53,6 +54,9 @@ def submit_queued_chunks(conn: sqlite3.Connection, services: Services, now: date
             result = "deferred"
         if not uncertain and result in ("submitted", "deferred"):
             free[model_id] -= 1  # a deferred create may still have made a job: keep its slot
+        if result == "failed":
+            reason = chunks_db.get_chunk(conn, chunk["id"])["failure_message"]
+            outcome["failures"].append(f"chunk {chunk['id']}: {reason}")
         outcome[result] += 1
     return outcome
 

@@ -41,7 +41,7 @@ def refresh_active_chunks(conn: sqlite3.Connection, services: Services, now: dat
         checked = parse_iso(chunk["last_checked_at"])
         if force or checked is None or checked + interval <= now:
             due.append(chunk)
-    outcome = {"checked": 0, "finished": 0, "errors": 0}
+    outcome: dict[str, Any] = {"checked": 0, "finished": 0, "errors": 0, "failed": 0, "failures": []}
     if not due:
         return outcome
     infos = _list_jobs(services, due) if len(due) > 1 else {}
@@ -59,8 +59,8 @@ def refresh_active_chunks(conn: sqlite3.Connection, services: Services, now: dat
                                                last_checked_at=iso(now))
                     outcome["errors"] += 1
                 else:
-                    _fail_permanently(conn, chunk, exc, now)
-                    outcome["failed"] = outcome.get("failed", 0) + 1
+                    outcome["failures"].append(f"chunk {chunk['id']}: {_fail_permanently(conn, chunk, exc, now)}")
+                    outcome["failed"] += 1
                 continue
         outcome["checked"] += 1
         if apply_job_info(conn, chunk, info, now) == "FETCHING":
@@ -68,14 +68,15 @@ def refresh_active_chunks(conn: sqlite3.Connection, services: Services, now: dat
     return outcome
 
 
-def _fail_permanently(conn: sqlite3.Connection, chunk: sqlite3.Row, exc: InferenceError, now: datetime) -> None:
-    """Job not found, access denied, validation: asking again cannot help, so the chunk fails now."""
+def _fail_permanently(conn: sqlite3.Connection, chunk: sqlite3.Row, exc: InferenceError, now: datetime) -> str:
+    """Job not found, access denied, validation: asking again cannot help, so the chunk fails now. Why."""
     message = f"the batch job can no longer be read: {exc}"
     with transaction(conn):
         if chunks_db.update_chunk(conn, chunk["id"], now, expect_status=chunks_db.CHUNK_RUNNING, status="FAILED",
                                   failure_message=message[:2000], last_error=str(exc)[:2000],
                                   last_checked_at=iso(now), completed_at=iso(now)):
             common.fail_chunk_runs(conn, chunk["id"], code=exc.code, message=message, now=now)
+    return message
 
 
 def _list_jobs(services: Services, chunks: list[sqlite3.Row]) -> dict[str, BatchJobInfo]:
