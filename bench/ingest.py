@@ -42,6 +42,7 @@ from app.nova.catalog import load_catalog  # noqa: E402
 from app.nova.prompts import PROMPT_VERSION, FileContext  # noqa: E402
 from app.nova.requests import build_request, video_media_s3  # noqa: E402
 from app.services.context import Services  # noqa: E402
+from app.services.signals import Signals  # noqa: E402
 from app.services.tasks import TaskRunner  # noqa: E402
 from app.services.batch import ingest, ingest_pool  # noqa: E402
 from app.services.batch.ingest import ingest_chunk  # noqa: E402
@@ -127,7 +128,8 @@ def build_services(root: Path) -> Services:
     settings = load_settings(environ={}, overrides={"DATA_DIR": str(root), "TESTING": True})
     store = LocalObjectStore(settings.objects_dir, settings.S3_BUCKET_NAME)
     return Services(settings=settings, store=store, backend=None, catalog=load_catalog(),
-                        tasks=TaskRunner(settings.DATABASE_PATH))
+                        tasks=TaskRunner(settings.DATABASE_PATH),
+                        signals=Signals(settings.DATABASE_PATH))
 
 
 def setup(root: Path, records: int, analysis_type: str) -> tuple[int, int]:

@@ -20,6 +20,7 @@ from app.services.context import Services
 from app.services.batch.submission import submit_plan
 from app.services.planning import plan_analysis
 from app.storage import LocalObjectStore
+from app.services.signals import Signals
 from app.services.tasks import TaskRunner
 
 NOW = datetime(2026, 11, 25, 15, 30, 0, tzinfo=timezone.utc)
@@ -113,7 +114,8 @@ def services_for(tmp_path, catalog, **overrides) -> Services:
     tasks = TaskRunner(settings.DATABASE_PATH)  # never started: tasks are only recorded
     for kind in ("batch_stage", "analyze"):
         tasks.register(kind, lambda ctx, params: None)
-    return Services(settings=settings, store=store, backend=None, catalog=catalog, tasks=tasks)
+    return Services(settings=settings, store=store, backend=None, catalog=catalog, tasks=tasks,
+                    signals=Signals(settings.DATABASE_PATH))
 
 
 def test_a_301_file_submission_records_three_chunks_with_valid_names_and_folders(tmp_path, catalog, conn):

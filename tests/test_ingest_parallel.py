@@ -23,6 +23,7 @@ from app.db.migrator import migrate
 from app.nova.catalog import load_catalog
 from app.nova.prompts import PROMPT_VERSION
 from app.services.context import Services
+from app.services.signals import Signals
 from app.services.tasks import TaskRunner
 from app.services.batch import ingest, ingest_pool
 from app.storage import LocalObjectStore
@@ -65,7 +66,8 @@ def build(root: Path) -> tuple[Services, int]:
     settings = load_settings(environ={}, overrides={"DATA_DIR": str(root), "TESTING": True})
     store = LocalObjectStore(settings.objects_dir, settings.S3_BUCKET_NAME)
     services = Services(settings=settings, store=store, backend=None, catalog=load_catalog(),
-                        tasks=TaskRunner(settings.DATABASE_PATH))
+                        tasks=TaskRunner(settings.DATABASE_PATH),
+                        signals=Signals(settings.DATABASE_PATH))
     model = services.catalog.get("local-analyzer")
     conn = connect(settings.DATABASE_PATH)
     migrate(conn)
@@ -157,7 +159,8 @@ def copy_of(root: Path, target: Path) -> Services:
     shutil.copytree(root, target)
     settings = load_settings(environ={}, overrides={"DATA_DIR": str(target), "TESTING": True})
     return Services(settings=settings, store=LocalObjectStore(settings.objects_dir, settings.S3_BUCKET_NAME),
-                    backend=None, catalog=load_catalog(), tasks=TaskRunner(settings.DATABASE_PATH))
+                    backend=None, catalog=load_catalog(), tasks=TaskRunner(settings.DATABASE_PATH),
+                    signals=Signals(settings.DATABASE_PATH))
 
 
 def state(services: Services, chunk_id: int) -> dict:

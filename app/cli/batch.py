@@ -9,6 +9,7 @@ import json
 import sys
 import threading
 import time
+from datetime import datetime
 from typing import Any
 
 import click
@@ -31,6 +32,17 @@ def _money(value: float | None) -> str:
     return f"${(value or 0):.4f}"
 
 
+def _eta(eta: dict[str, Any] | None) -> str:
+    """'expected 14:05 (13:40-16:20, from 3 earlier jobs of this model)' in local time, or ''."""
+    if not eta:
+        return ""
+
+    def local(stamp: str) -> str:
+        return datetime.fromisoformat(stamp).astimezone().strftime("%Y-%m-%d %H:%M")
+
+    return f"expected {local(eta['expected'])} ({local(eta['earliest'])} to {local(eta['latest'])}, {eta['basis']})"
+
+
 def _print_batch(batch: dict[str, Any]) -> None:
     records = batch["records"]
     click.echo(f"Batch {batch['id']}: {batch['status']}  model={batch['model']}  mode={batch['mode']}  "
@@ -38,11 +50,16 @@ def _print_batch(batch: dict[str, Any]) -> None:
     click.echo(f"  files {batch['files_total']}, records {batch['records_total']} (completed {records['completed']}, "
                f"failed {records['failed']}, pending {records['pending']}); cost estimated "
                f"{_money(batch['cost']['estimated_usd'])}, actual {_money(batch['cost']['actual_usd'])}")
+    if batch.get("eta"):
+        click.echo(f"  finish {_eta(batch['eta'])}")
     for chunk in batch["chunks"]:
         provider = f" ({chunk['provider_status']})" if chunk["provider_status"] else ""
         click.echo(f"  chunk {chunk['index'] + 1}: {chunk['status']}{provider}  {chunk['job_name']}  "
                    f"records {chunk['records_succeeded'] or 0}/{chunk['records_total']} ok, "
                    f"{chunk['records_failed'] or 0} failed  {chunk['staging_folder']}")
+        if chunk["eta"]:
+            progress = f"{chunk['progress_percent']}% done, " if chunk["progress_percent"] is not None else ""
+            click.echo(f"    {progress}{_eta(chunk['eta'])}")
         if chunk["last_error"]:
             click.echo(f"    last error: {chunk['last_error']}")
     if batch["on_demand"]["files"]:
@@ -59,8 +76,9 @@ def _progress_line(batch: dict[str, Any]) -> str:
     done = sum(1 for c in chunks if c["status"] in status.CHUNK_TERMINAL)
     records = batch["records"]
     finished = records["completed"] + records["failed"]
-    return (f"[{batch['status']}] chunks {done}/{len(chunks)} terminal, records {finished}/{batch['records_total']} "
+    line = (f"[{batch['status']}] chunks {done}/{len(chunks)} terminal, records {finished}/{batch['records_total']} "
             f"(failed {records['failed']}), cost so far {_money(batch['cost']['actual_usd'])}")
+    return f"{line}; {_eta(batch['eta'])}" if batch.get("eta") else line
 
 
 def run_submission_tasks(batch: dict[str, Any]) -> None:
@@ -172,6 +190,8 @@ def batch_list_command(limit: int, as_json: bool) -> None:
         click.echo(f"{item['id']:>5}  {item['status']:<9}  {item['model']:<14}  {item['mode']:<9}  "
                    f"files {item['files_total']:>5}  chunks {item['chunks_done']}/{item['chunks_total']}  "
                    f"runs ok {item['runs_completed']} failed {item['runs_failed']}  {item['created_at']}")
+        if item["eta"]:
+            click.echo(f"       {_eta(item['eta'])}")
     click.echo(f"{result['total']} submission(s)")
 
 

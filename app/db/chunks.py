@@ -21,7 +21,7 @@ _FIELDS = frozenset({
     "estimated_cost_usd", "actual_cost_usd", "submit_attempts", "next_attempt_at", "results_fetch_attempts",
     "last_error", "failure_message", "manifest_totals", "ingest_stats", "claimed_by", "claimed_until",
     "submitted_at", "last_checked_at", "completed_at", "results_fetched_at", "cleanup_completed_at",
-    "expires_at", "create_uncertain",
+    "expires_at", "create_uncertain", "started_at",
 })
 # A chunk's objects may go only once nothing more will be read from them.
 _CLEANABLE_SQL = """
@@ -110,6 +110,15 @@ def update_chunk(conn: sqlite3.Connection, chunk_id: int, now: datetime, *,
     if expect_status is not None:
         sql += f" AND status IN ({sql_list(expect_status)})"
     return conn.execute(sql, params).rowcount == 1
+
+
+def finished_timings(conn: sqlite3.Connection, model_id: str, limit: int) -> list[sqlite3.Row]:
+    """(records_total, submitted_at, started_at, completed_at) of the model's latest jobs that ran to the end."""
+    return conn.execute(
+        "SELECT records_total, submitted_at, started_at, completed_at FROM chunks"
+        " WHERE model_id = ? AND status IN ('COMPLETED', 'PARTIAL') AND submitted_at IS NOT NULL"
+        " AND completed_at IS NOT NULL AND records_total > 0 ORDER BY completed_at DESC LIMIT ?",
+        (model_id, limit)).fetchall()
 
 
 def stale_staging_batches(conn: sqlite3.Connection, created_before: datetime) -> list[sqlite3.Row]:

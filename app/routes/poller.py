@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify
 
 from app.errors import Conflict
-from app.routes._helpers import get_db, json_body
+from app.routes._helpers import get_db, json_body, services
 from app.services import poller as poller_service
 
 bp = Blueprint("poller", __name__)
@@ -48,4 +48,4 @@ def process_completed():
 @bp.post("/api/batch/chunks/<int:chunk_id>/retry-fetch")
 def retry_fetch(chunk_id: int):
     json_body(required=False)
-    return jsonify(poller_service.retry_fetch(get_db(), chunk_id))
+    return jsonify(poller_service.retry_fetch(get_db(), services(), chunk_id))

@@ -24,6 +24,7 @@ from app.nova.prompts import IMAGE_TYPES, PROMPT_VERSION, VIDEO_TYPES, FileConte
 from app.nova.requests import build_request, image_media_bytes, image_media_s3, video_format, video_media_s3
 from app.services import derivatives, library
 from app.services.context import Services
+from app.services.signals import BATCH
 from app.services.tasks import TaskContext
 from app.storage.base import ObjectNotFound, ObjectStore
 
@@ -286,12 +287,15 @@ def run_analyze_task(services: Services, ctx: TaskContext, params: dict[str, Any
         ctx.counters.setdefault(name, 0)
     ctx.done = 0
     ctx.set_total(len(run_ids))
+    batches: set[int] = set()
     for run_id in run_ids:
         ctx.check()
         run = analysis_db.get_run(ctx.conn, run_id)
         if run is None:
             ctx.advance()
             continue
+        if run["batch_id"] is not None:
+            batches.add(run["batch_id"])
         row = files_db.get_file(ctx.conn, run["file_id"])
         ctx.set_current(row["name"] if row else str(run_id))
         already = run["status"] in ("COMPLETED", "FAILED")
@@ -303,6 +307,8 @@ def run_analyze_task(services: Services, ctx: TaskContext, params: dict[str, Any
         else:
             ctx.advance(failed=1)
     ctx.set_current(None)
+    if batches:
+        services.signals.notify(BATCH)  # their submissions can be rolled up now
     return dict(ctx.counters)
 
 

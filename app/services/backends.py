@@ -7,6 +7,7 @@ from app.config import Settings
 from app.inference.base import InferenceBackend
 from app.nova.catalog import Catalog, load_catalog
 from app.services.context import Services
+from app.services.signals import BATCH, PROVIDER, Signals
 from app.services.tasks import TaskRunner
 from app.storage import ObjectStore, create_object_store
 
@@ -15,9 +16,10 @@ def build_services(settings: Settings) -> Services:
     from app.services import pipeline
 
     store = build_object_store(settings)
-    services = Services(settings=settings, store=store, backend=build_inference_backend(settings, store),
+    signals = Signals(settings.DATABASE_PATH)
+    services = Services(settings=settings, store=store, backend=build_inference_backend(settings, store, signals),
                         catalog=build_catalog(settings),
-                        tasks=TaskRunner(settings.DATABASE_PATH, workers=settings.TASK_WORKERS))
+                        tasks=TaskRunner(settings.DATABASE_PATH, workers=settings.TASK_WORKERS), signals=signals)
     pipeline.register_task_kinds(services)
     return services
 
@@ -30,7 +32,7 @@ def build_object_store(settings: Settings) -> ObjectStore:
     )
 
 
-def build_inference_backend(settings: Settings, store: ObjectStore) -> InferenceBackend:
+def build_inference_backend(settings: Settings, store: ObjectStore, signals: Signals | None = None) -> InferenceBackend:
     if settings.INFERENCE_BACKEND == "bedrock":
         from app.inference.bedrock import BedrockBackend
 
@@ -43,9 +45,12 @@ def build_inference_backend(settings: Settings, store: ObjectStore) -> Inference
             raise FileNotFoundError(uri)
         return path
 
-    return LocalBatchEngine(settings.DATABASE_PATH, store, LocalAnalyzer(resolve_uri),
-                            min_records=settings.LOCAL_BATCH_MIN_RECORDS, workers=settings.LOCAL_BATCH_WORKERS,
-                            step_delay=settings.LOCAL_BATCH_STEP_DELAY)
+    engine = LocalBatchEngine(settings.DATABASE_PATH, store, LocalAnalyzer(resolve_uri),
+                              min_records=settings.LOCAL_BATCH_MIN_RECORDS, workers=settings.LOCAL_BATCH_WORKERS,
+                              step_delay=settings.LOCAL_BATCH_STEP_DELAY)
+    if signals is not None:  # a job that ends wakes the poller, as no real provider can
+        engine.on_job_end = lambda: signals.notify(BATCH, PROVIDER)
+    return engine
 
 
 def build_catalog(settings: Settings) -> Catalog:

@@ -6,16 +6,19 @@ from dataclasses import dataclass
 from app.config import Settings
 from app.inference.base import InferenceBackend
 from app.nova.catalog import Catalog
+from app.services.signals import Signals
 from app.services.tasks import TaskRunner
 from app.storage.base import ObjectStore
 
 
 @dataclass(frozen=True)
 class Services:
-    """Settings, object store, inference backend, model catalog and the task runner; passed to services."""
+    """Settings, object store, inference backend, model catalog, the task runner and the wake-ups of the
+    background engines; passed to services."""
 
     settings: Settings
     store: ObjectStore
     backend: InferenceBackend
     catalog: Catalog
     tasks: TaskRunner
+    signals: Signals

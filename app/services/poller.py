@@ -2,7 +2,10 @@
 
 Every cycle takes a database lease first, so across processes (several servers on one database) exactly
 one poller acts at a time; a holder that dies loses the lease at once on this machine, elsewhere when it
-runs out.
+runs out. Every BATCH_POLLER_INTERVAL seconds a full cycle asks the provider about running jobs; a wake-up
+(app/services/signals.py: a chunk ready to submit, a submission to roll up) runs a cycle at once without
+asking the provider anything, and only a provider that says a job changed (the local engine) makes the
+next cycle check every running job. So the interval alone governs the status calls sent to AWS.
 """
 from __future__ import annotations
 
@@ -25,6 +28,7 @@ from app.services.batch.process import process_batches_once
 from app.services.batch.submit import record_submission
 from app.services.batch.tracking import JOB_NAME_PREFIX
 from app.services.context import Services
+from app.services.signals import BATCH, PROVIDER, WORK
 from app.utils.background import BackgroundWorker
 from app.utils.clock import parse_iso, utc
 from app.utils.holders import holder_id
@@ -34,6 +38,7 @@ log = logging.getLogger(__name__)
 
 LEASE_NAME = "batch-poller"
 LOST_TASK_GRACE_SECONDS = 60
+WAKE_CHECK_SECONDS = 1.0  # how often the loop looks for wake-ups left by other processes
 
 
 class BatchPoller(BackgroundWorker):
@@ -41,7 +46,7 @@ class BatchPoller(BackgroundWorker):
 
     def __init__(self, services: Services, *, holder: str | None = None, lease_seconds: float | None = None):
         settings = services.settings
-        super().__init__(name="batch-poller", interval=settings.BATCH_POLLER_INTERVAL)
+        super().__init__(name="batch-poller", interval=settings.BATCH_POLLER_INTERVAL, tick=WAKE_CHECK_SECONDS)
         self.db_path = settings.DATABASE_PATH
         self.services = services
         self.enabled = settings.BATCH_POLLER_ENABLED
@@ -49,6 +54,27 @@ class BatchPoller(BackgroundWorker):
         # Long enough to cover one slow cycle; renewed at the start of every cycle.
         self.lease_seconds = lease_seconds or max(120.0, 3 * self.interval)
         self._reconciled = False
+        self._seen: dict[str, int] | None = None  # wake-up counters as of the last look
+        services.signals.listen(BATCH, self.wake)
+
+    def pending(self) -> set[str]:
+        """Reasons other processes (or this one) signalled since the last look."""
+        conn = connect(self.db_path)
+        try:
+            counters = self.services.signals.counters(conn, BATCH, (WORK, PROVIDER))
+        finally:
+            conn.close()
+        seen, self._seen = self._seen, counters
+        if seen is None:
+            return set()  # the first cycle checks everything anyway
+        return {reason for reason, count in counters.items() if count != seen[reason]}
+
+    def step(self, reasons: set[str], timed: bool) -> None:
+        """A full cycle on the interval; at once, without status calls, when woken by local work."""
+        if timed or PROVIDER in reasons:
+            self.run_once(status_checks="all" if PROVIDER in reasons else "due")
+        else:
+            self.run_once(status_checks="none")
 
     def stop(self, timeout: float = 10.0) -> bool:
         """Stop the loop (immediately between cycles) and give the lease up; False when it was not running."""
@@ -65,8 +91,10 @@ class BatchPoller(BackgroundWorker):
         finally:
             conn.close()
 
-    def run_once(self, now: datetime | None = None, *, force: bool = False) -> dict[str, Any]:
-        """One full cycle at `now`: submit, refresh, ingest, clean up, record stats. Returns what it did."""
+    def run_once(self, now: datetime | None = None, *, force: bool = False,
+                 status_checks: str = "due") -> dict[str, Any]:
+        """One cycle at `now`: submit, ask about running jobs (see process_batches_once), ingest, clean up,
+        record stats. Returns what it did."""
         started = time.monotonic()
         current = utc(now)
         conn = connect(self.db_path)
@@ -76,7 +104,7 @@ class BatchPoller(BackgroundWorker):
             if not leased:
                 holder = poller_db.lease_holder(conn, LEASE_NAME, current)
                 return {"skipped": True, "reason": f"another poller holds the lease ({holder})"}
-            outcome = self._cycle(conn, current, force=force)
+            outcome = self._cycle(conn, current, force=force, status_checks=status_checks)
             outcome["cycle_seconds"] = round(time.monotonic() - started, 3)
             _record_stats(conn, outcome, current)
             return outcome
@@ -87,7 +115,7 @@ class BatchPoller(BackgroundWorker):
         finally:
             conn.close()
 
-    def _cycle(self, conn: sqlite3.Connection, now: datetime, *, force: bool) -> dict[str, Any]:
+    def _cycle(self, conn: sqlite3.Connection, now: datetime, *, force: bool, status_checks: str) -> dict[str, Any]:
         first = not self._reconciled
         outcome: dict[str, Any] = {"skipped": False, "reconciled": first}
         errors: list[str] = []
@@ -98,7 +126,8 @@ class BatchPoller(BackgroundWorker):
                 errors.append(f"adopt: {exc}")
         outcome["restarted_tasks"] = restart_lost_work(conn, self.services, now)
         # The first cycle after start-up checks every unfinished chunk regardless of the interval.
-        pipeline = process_batches_once(conn, self.services, now, force=force or first)
+        pipeline = process_batches_once(conn, self.services, now, force=force or first,
+                                        status_checks="due" if first else status_checks)
         outcome["pipeline"] = pipeline
         errors.extend(pipeline.get("errors", []))
         for step in ("submit", "refresh", "ingest"):  # chunks that failed for good, with the reason
@@ -195,7 +224,7 @@ def restart_lost_work(conn: sqlite3.Connection, services: Services, now: datetim
     return restarted
 
 
-def retry_fetch(conn: sqlite3.Connection, chunk_id: int) -> dict[str, Any]:
+def retry_fetch(conn: sqlite3.Connection, services: Services, chunk_id: int) -> dict[str, Any]:
     """Put a RESULT_FETCH_FAILED chunk back in line for ingestion, with a fresh retry budget."""
     chunk = chunks_db.get_chunk(conn, chunk_id)
     if chunk is None:
@@ -206,4 +235,5 @@ def retry_fetch(conn: sqlite3.Connection, chunk_id: int) -> dict[str, Any]:
     with transaction(conn):
         chunks_db.update_chunk(conn, chunk_id, utc(), expect_status=("RESULT_FETCH_FAILED",), status="FETCHING",
                                results_fetch_attempts=0, next_attempt_at=None)
+    services.signals.notify(BATCH)
     return {"chunk_id": chunk_id, "status": "FETCHING"}

@@ -1,10 +1,11 @@
 """The one shape of every background engine: a daemon thread around a public `run_once(now)` step.
 
-The loop calls run_once whenever something wakes it (work the app itself started or finished) and at least
-every `interval` seconds (for asking remote services and for work other processes left). Engines that run
-items in parallel start them with `spawn`, at most `slots` at a time; stop() joins the loop and every item
-thread. A worker that was not started runs its items in the caller's thread, so tests (and the CLI) drive
-run_once directly, without threads or sleeps, and it returns when the work is done.
+The loop runs a step whenever something wakes it (work the app itself started or finished: wake(reason))
+and at least every `interval` seconds (for asking remote services). An engine that also takes wake-ups from
+other processes sets `tick` and reports them from pending(), which the loop asks every `tick` seconds.
+Engines that run items in parallel start them with `spawn`, at most `slots` at a time; stop() joins the
+loop and every item thread. A worker that was not started runs its items in the caller's thread, so tests
+(and the CLI) drive run_once directly, without threads or sleeps, and it returns when the work is done.
 """
 from __future__ import annotations
 
@@ -20,10 +21,12 @@ log = logging.getLogger(__name__)
 class BackgroundWorker:
     """start()/stop() a named daemon thread that calls run_once() when woken or every `interval` seconds."""
 
-    def __init__(self, *, name: str, interval: float, slots: int = 0) -> None:
+    def __init__(self, *, name: str, interval: float, slots: int = 0, tick: float | None = None) -> None:
         self.thread_name = name
         self.interval = interval
         self.slots = slots
+        self.tick = tick
+        self._reasons: set[str] = set()
         self.stopping = threading.Event()  # set by stop(): items end at their next boundary
         self._wake = threading.Event()
         self._lock = threading.Lock()
@@ -33,6 +36,14 @@ class BackgroundWorker:
     def run_once(self, now: datetime | None = None) -> Any:
         """One step of the engine; subclasses implement it."""
         raise NotImplementedError
+
+    def step(self, reasons: set[str], timed: bool) -> None:
+        """What the loop runs when woken (`reasons`) or when the interval is up (`timed`): one run_once."""
+        self.run_once()
+
+    def pending(self) -> set[str]:
+        """Wake-ups left by other processes (asked every `tick` seconds); none by default."""
+        return set()
 
     @property
     def running(self) -> bool:
@@ -67,8 +78,10 @@ class BackgroundWorker:
                 log.warning("%s: thread %s did not stop within %.1fs", self.thread_name, t.name, timeout)
         return True
 
-    def wake(self) -> None:
+    def wake(self, reason: str = "work") -> None:
         """Run the next step now instead of at the end of the interval."""
+        with self._lock:
+            self._reasons.add(reason)
         self._wake.set()
 
     def busy(self) -> set[object]:
@@ -94,7 +107,7 @@ class BackgroundWorker:
             except Exception:  # an item's fault must not pass silently or kill the engine
                 log.exception("%s: item %s failed", self.thread_name, key)
             finally:
-                self._wake.set()
+                self.wake("slot")
 
         thread = threading.Thread(target=run, name=f"{self.thread_name}-{key}", daemon=True)
         with self._lock:
@@ -102,10 +115,22 @@ class BackgroundWorker:
         thread.start()
 
     def _loop(self) -> None:
+        next_timed = 0.0
         while not self.stopping.is_set():
             self._wake.clear()
+            with self._lock:
+                reasons, self._reasons = self._reasons, set()
             try:
-                self.run_once()
+                if self.tick is not None:
+                    reasons |= self.pending()
+                timed = time.monotonic() >= next_timed
+                if timed:
+                    next_timed = time.monotonic() + self.interval
+                if timed or reasons:
+                    self.step(reasons, timed)
             except Exception:  # the loop must outlive any fault
                 log.exception("%s: step failed", self.thread_name)
-            self._wake.wait(self.interval)
+            wait = next_timed - time.monotonic()
+            if self.tick is not None:
+                wait = min(wait, self.tick)
+            self._wake.wait(max(0.0, wait))

@@ -23,7 +23,7 @@ import re
 import secrets
 import sqlite3
 import string
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -101,6 +101,8 @@ class LocalBatchEngine(BackgroundWorker, InferenceBackend):
         self.owner = holder_id()
         self.executor = JobExecutor(store, analyzer, min_records=min_records, step_delay=step_delay,
                                     stopping=self.stopping)
+        # Called after each job this engine ran stops running (the app wakes its poller with it).
+        self.on_job_end: Callable[[], None] | None = None
 
     def __repr__(self) -> str:
         return f"LocalBatchEngine(db_path={str(self.db_path)!r}, store={self.store!r}, workers={self.workers})"
@@ -212,6 +214,8 @@ class LocalBatchEngine(BackgroundWorker, InferenceBackend):
             row = jobs_store.get_job(conn, job_id)
             if row is not None:
                 self.executor.run(Run(conn, row, self.owner, clock.now, self.lease_seconds))
+        if self.on_job_end is not None:
+            self.on_job_end()
 
     def _housekeeping(self, conn: sqlite3.Connection, now: datetime) -> None:
         """Free jobs held by dead processes on this host, then expire jobs that never started."""

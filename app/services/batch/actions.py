@@ -20,6 +20,7 @@ from app.services.batch.status import batch_to_dict, refresh_batch
 from app.services.batch.submission import submit_plan
 from app.services.batch.submit import find_existing_job, record_submission
 from app.services.context import Services
+from app.services.signals import BATCH
 from app.utils.clock import iso, utc
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,7 @@ def cancel_batch(conn: sqlite3.Connection, services: Services, batch_id: int, *,
         elif chunk["status"] in chunks_db.CHUNK_RUNNING and chunk["job_arn"]:
             _stop(conn, services, chunk, current)
     refresh_batch(conn, batch_id, current)
+    services.signals.notify(BATCH)  # stopped jobs' output is read back as soon as it is there
     return batch_to_dict(conn, batch_id)
 
 

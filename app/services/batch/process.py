@@ -16,19 +16,28 @@ from app.utils.clock import utc
 log = logging.getLogger(__name__)
 
 
+STATUS_CHECKS = ("due", "all", "none")
+
+
 def process_batches_once(conn: sqlite3.Connection, services: Services, now: datetime | None = None, *,
-                         force: bool = False) -> dict[str, Any]:
+                         force: bool = False, status_checks: str = "due") -> dict[str, Any]:
     """Run every step once at `now`; a step that raises is logged and the later steps still run.
 
     force ignores BATCH_CHECK_INTERVAL and retry back-off (the CLI's --wait and tests use it).
+    status_checks: "due" asks the provider about chunks not checked for BATCH_CHECK_INTERVAL, "all" about
+    every running chunk (the provider said a job changed), "none" skips asking (a wake-up for local work).
     """
+    if status_checks not in STATUS_CHECKS:
+        raise ValueError(f"status_checks must be one of {STATUS_CHECKS}")
     current = utc(now)
     steps: list[tuple[str, Callable[[], Any]]] = [
         ("submit", lambda: submit_queued_chunks(conn, services, current, force=force)),
-        ("refresh", lambda: refresh_active_chunks(conn, services, current, force=force)),
         ("ingest", lambda: ingest_ready_chunks(conn, services, current, force=force)),
         ("batches", lambda: refresh_unfinished_batches(conn, current)),
     ]
+    if status_checks != "none":
+        steps.insert(1, ("refresh", lambda: refresh_active_chunks(conn, services, current,
+                                                                  force=force or status_checks == "all")))
     outcome: dict[str, Any] = {"errors": []}
     for name, step in steps:
         try:

@@ -26,6 +26,7 @@ from app.services.analysis import (ensure_proxy, file_context, image_s3_media, s
                                    video_s3_media)
 from app.services.batch.common import FILES_FOLDER, fail_chunk_runs
 from app.services.context import Services
+from app.services.signals import BATCH
 from app.services.tasks import TaskCancelled, TaskContext, TaskInterrupted
 from app.storage.base import ObjectNotFound, ObjectStore, StorageError
 from app.utils.clock import utcnow
@@ -250,6 +251,7 @@ def _write_manifest_and_queue(conn: sqlite3.Connection, services: Services, chun
     if moved:
         log.info("chunk %s staged: %d files, %d records in %s", chunk["id"], len(good), records,
                  chunk["staging_folder"])
+        services.signals.notify(BATCH)  # ready to submit: the poller need not wait for its interval
     return "QUEUED" if moved else chunks_db.get_chunk(conn, chunk["id"])["status"]
 
 

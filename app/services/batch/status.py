@@ -13,7 +13,8 @@ from app.db import chunks as chunks_db
 from app.db import tasks as tasks_db
 from app.db import transaction
 from app.errors import NotFound
-from app.utils.clock import iso
+from app.services.batch import eta
+from app.utils.clock import iso, utc
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +92,21 @@ def _fail_orphaned_on_demand_runs(conn: sqlite3.Connection, batch_id: int, now: 
                                          + (f": {task['error']}" if task["error"] else ""))
 
 
-def chunk_to_dict(chunk: sqlite3.Row) -> dict[str, Any]:
+def chunk_etas(conn: sqlite3.Connection, chunks: list[sqlite3.Row], now: datetime) -> list[dict[str, Any] | None]:
+    """The expected finish of each chunk (None for chunks not submitted or running), one pace per model."""
+    paces: dict[str, eta.Pace] = {}
+    etas = []
+    for chunk in chunks:
+        if chunk["status"] not in eta.ACTIVE:
+            etas.append(None)
+            continue
+        if chunk["model_id"] not in paces:
+            paces[chunk["model_id"]] = eta.model_pace(conn, chunk["model_id"])
+        etas.append(eta.chunk_eta(chunk, paces[chunk["model_id"]], now))
+    return etas
+
+
+def chunk_to_dict(chunk: sqlite3.Row, chunk_eta: dict[str, Any] | None = None) -> dict[str, Any]:
     return {
         "id": chunk["id"],
         "index": chunk["chunk_index"],
@@ -107,6 +122,9 @@ def chunk_to_dict(chunk: sqlite3.Row) -> dict[str, Any]:
         "records_processed": chunk["records_processed"],
         "records_succeeded": chunk["records_succeeded"],
         "records_failed": chunk["records_failed"],
+        "progress_percent": eta.progress_percent(chunk),
+        "started_at": chunk["started_at"],
+        "eta": chunk_eta,
         "estimated_cost_usd": chunk["estimated_cost_usd"],
         "actual_cost_usd": chunk["actual_cost_usd"],
         "submitted_at": chunk["submitted_at"],
@@ -125,6 +143,7 @@ def batch_to_dict(conn: sqlite3.Connection, batch_id: int) -> dict[str, Any]:
     if batch is None:
         raise NotFound(f"batch {batch_id} not found", code="batch_not_found", details={"batch_id": batch_id})
     chunks = chunks_db.list_chunks(conn, batch_id)
+    etas = chunk_etas(conn, chunks, utc())
     runs = batches_db.batch_runs(conn, batch_id)
     plan = json.loads(batch["plan"] or "{}")
     files = [{"file_id": r["file_id"], "name": r["file_name"], "status": r["status"], "mode": r["mode"],
@@ -150,7 +169,8 @@ def batch_to_dict(conn: sqlite3.Connection, batch_id: int) -> dict[str, Any]:
         "records": {"completed": records["COMPLETED"], "failed": records["FAILED"], "pending": records["PENDING"]},
         "cost": {"estimated_usd": batch["estimated_cost_usd"],
                  "actual_usd": round(max(run_cost, sum(c["actual_cost_usd"] for c in chunks)), 6)},
-        "chunks": [chunk_to_dict(c) for c in chunks],
+        "chunks": [chunk_to_dict(c, e) for c, e in zip(chunks, etas)],
+        "eta": eta.submission_eta(etas),
         "on_demand": {"files": sum(1 for r in runs if r["mode"] == "on_demand"),
                       "task_id": batch["on_demand_task_id"]},
         "stage_task_id": batch["stage_task_id"],
@@ -161,10 +181,15 @@ def batch_to_dict(conn: sqlite3.Connection, batch_id: int) -> dict[str, Any]:
 def list_batches(conn: sqlite3.Connection, *, limit: int = 50, offset: int = 0) -> dict[str, Any]:
     """GET /api/batch: submissions newest first with their counts."""
     items = []
+    now = utc()
     for row in batches_db.list_batches(conn, limit=limit, offset=offset):
+        status = compute_status(conn, row)
+        # Only running submissions have chunks to wait for (a finished one reads none).
+        expected = eta.submission_eta(chunk_etas(conn, chunks_db.list_chunks(conn, row["id"]), now)) \
+            if status == "RUNNING" else None
         items.append({
             "id": row["id"],
-            "status": compute_status(conn, row),
+            "status": status,
             "model": row["model_key"],
             "mode": row["mode"],
             "analysis_types": json.loads(row["analysis_types"]),
@@ -179,5 +204,6 @@ def list_batches(conn: sqlite3.Connection, *, limit: int = 50, offset: int = 0) 
             "runs_completed": row["runs_completed"],
             "runs_failed": row["runs_failed"],
             "cost": {"estimated_usd": row["estimated_cost_usd"], "actual_usd": row["actual_cost_usd"]},
+            "eta": expected,
         })
     return {"items": items, "total": batches_db.count_batches(conn), "limit": limit, "offset": offset}

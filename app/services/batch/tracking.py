@@ -112,6 +112,8 @@ def apply_job_info(conn: sqlite3.Connection, chunk: sqlite3.Row, info: BatchJobI
             values[column] = value
     if info.expiration_time is not None:
         values["expires_at"] = iso(info.expiration_time)
+    if status == "IN_PROGRESS" and chunk["started_at"] is None:
+        values["started_at"] = iso(now)  # first seen running: the queue wait ends here (see batch/eta.py)
     if status == "FETCHING":
         values["completed_at"] = iso(info.end_time or now)
         values["next_attempt_at"] = None

@@ -2,7 +2,7 @@
 import { api } from "./api.js";
 import { h, clear, $, fmtDate, fmtCost, fmtNumber, fmtBytes, fmtSpan, progressBar, statusBadge, notice, toast, errorText,
   confirmDialog, since, Poller } from "./dom.js";
-import { chunkPhase, chunkActive, recordProgress, submissionActive, costOf } from "./batch_common.js";
+import { chunkPhase, chunkActive, recordProgress, submissionActive, costOf, etaText } from "./batch_common.js";
 
 const batchId = Number($("#batch-page").dataset.batchId);
 const poller = new Poller(load, 4000);
@@ -99,6 +99,7 @@ function overview() {
       stat("Submitted", fmtDate(batch.created_at)),
       stat("Files / records", `${fmtNumber(batch.files_total)} / ${fmtNumber(batch.records_total)}`),
       stat(active ? "Running for" : "Took", fmtSpan(elapsed)),
+      active && batch.eta ? stat("Expected to finish", etaText(batch.eta)) : null,
       stat("Estimated cost", fmtCost(cost.estimated)),
       stat("Actual cost", h("span", { id: "actual-cost" }, fmtCost(cost.actual))),
       batch.retry_of ? stat("Retry of", h("a", { href: `/batches/${batch.retry_of}` }, `submission #${batch.retry_of}`)) : null,
@@ -140,6 +141,7 @@ function chunkSection(chunks) {
           c.records_succeeded !== null && c.records_succeeded !== undefined ? ` · ${fmtNumber(c.records_succeeded)} ok` : "",
           failed ? h("span", { class: "text-danger" }, ` · ${fmtNumber(failed)} failed`) : null)),
       h("td", { class: "small text-nowrap" }, chunkElapsed(c)),
+      h("td", { class: "small text-nowrap" }, etaText(c.eta) || "–"),
       h("td", { class: "small text-nowrap" }, expiresIn(c)),
       h("td", { class: "small text-nowrap" }, `${fmtCost(c.estimated_cost_usd)} / ${fmtCost(c.actual_cost_usd)}`),
       h("td", { class: "small text-break-all" }, c.job_name || "–", c.job_id ? h("div", { class: "text-muted" }, c.job_id) : null),
@@ -150,7 +152,7 @@ function chunkSection(chunks) {
   return h("section", { class: "card mb-3", "aria-labelledby": "chunks-title" }, h("div", { class: "card-body" },
     h("h2", { class: "h6", id: "chunks-title" }, `Batch jobs (${chunks.length})`),
     h("div", { class: "table-responsive" }, h("table", { class: "table table-sm align-middle mb-0" },
-      h("thead", {}, h("tr", {}, ["#", "Phase", "Records", "Elapsed", "Expires in", "Cost (est. / actual)", "Job", "Problems"]
+      h("thead", {}, h("tr", {}, ["#", "Phase", "Records", "Elapsed", "Expected finish", "Expires in", "Cost (est. / actual)", "Job", "Problems"]
         .map((x) => h("th", { scope: "col" }, x)))),
       h("tbody", {}, rows)))));
 }

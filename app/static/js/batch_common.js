@@ -1,4 +1,5 @@
-// Shared by the Batches list and detail pages: phases, progress and "is anything still running".
+// Shared by the Batches list and detail pages: phases, progress, expected finish and "is anything still running".
+import { fmtSpan, h, since } from "./dom.js";
 
 export const ACTIVE_SUBMISSION = new Set(["PENDING", "RUNNING", "QUEUED", "SUBMITTED", "IN_PROGRESS", "STAGING", "FETCHING"]);
 const ACTIVE_CHUNK = new Set(["STAGING", "QUEUED", "SUBMITTED", "IN_PROGRESS", "FETCHING"]);
@@ -84,4 +85,15 @@ export function recordProgress(batch) {
 export function costOf(batch) {
   const cost = batch.cost || {};
   return { estimated: cost.estimated_usd ?? batch.estimated_cost_usd, actual: cost.actual_usd ?? batch.actual_cost_usd };
+}
+
+const clock = (iso) => new Date(iso).toLocaleString(undefined, { dateStyle: "short", timeStyle: "short" });
+
+// An expected finish with its range and what it is based on: "in about 3 h 5 min (by 12/4, 3:05 PM; between …)".
+export function etaText(eta) {
+  if (!eta || !eta.expected) return null;
+  const inSpan = Math.max(0, -since(eta.expected));
+  return h("span", { class: "eta", title: `Based on ${eta.basis}` },
+    inSpan > 0 ? `in about ${fmtSpan(inSpan)}` : "any moment now",
+    h("span", { class: "small text-muted d-block" }, `${clock(eta.earliest)} – ${clock(eta.latest)}`));
 }

@@ -1,7 +1,7 @@
 // The Batches list: every submission with progress, refreshed while any is still active.
 import { api, withQuery } from "./api.js";
 import { h, clear, $, fmtDate, fmtCost, fmtNumber, progressBar, statusBadge, notice, errorText, since, fmtSpan, Poller } from "./dom.js";
-import { recordProgress, submissionActive, costOf } from "./batch_common.js";
+import { recordProgress, submissionActive, costOf, etaText } from "./batch_common.js";
 
 const page = Math.max(1, parseInt(new URLSearchParams(location.search).get("page") || "1", 10) || 1);
 const PER_PAGE = 50;
@@ -57,7 +57,7 @@ function row(batch) {
       running && batch.created_at ? h("div", { class: "text-muted" }, `${fmtSpan(since(batch.created_at))} ago`) : null),
     h("td", {}, batch.model || "–"),
     h("td", {}, String(batch.mode || "–").replace("_", " ")),
-    h("td", {}, statusBadge(batch.status)),
+    h("td", {}, statusBadge(batch.status), running && batch.eta ? h("div", { class: "small" }, etaText(batch.eta)) : null),
     h("td", { style: { minWidth: "10rem" } }, progressBar(progress.percent, { label: `Submission ${batch.id} progress`, striped: running }),
       h("div", { class: "small text-muted" }, `${fmtNumber(progress.done)} of ${fmtNumber(progress.total)} files`,
         progress.failed ? h("span", { class: "text-danger" }, ` · ${fmtNumber(progress.failed)} failed`) : null,
