@@ -375,3 +375,22 @@ def run_to_dict(run: sqlite3.Row, results: list[sqlite3.Row]) -> dict[str, Any]:
         "created_at": run["created_at"],
         "completed_at": run["completed_at"],
     }
+
+
+def observed_usage(conn: sqlite3.Connection, model_key: str, media_type: str, *, per_type: int,
+                   max_seconds: float) -> list[sqlite3.Row]:
+    """Per analysis type, over the latest `per_type` completed results of this model on this media type:
+    how many, their mean output tokens, and their input tokens with the seconds of video they saw (each
+    video counted up to max_seconds, the longest span the model samples in full)."""
+    return conn.execute(
+        "SELECT analysis_type, COUNT(*) AS n, AVG(tokens_output) AS output_mean, SUM(tokens_input) AS input_sum,"
+        " SUM(seconds) AS seconds_sum FROM ("
+        "  SELECT res.analysis_type, res.tokens_output, res.tokens_input,"
+        "   MIN(COALESCE(f.duration_seconds, 0), :max_seconds) AS seconds,"
+        "   ROW_NUMBER() OVER (PARTITION BY res.analysis_type ORDER BY res.completed_at DESC) AS k"
+        "  FROM analysis_results res JOIN analysis_runs r ON r.id = res.run_id JOIN files f ON f.id = r.file_id"
+        "  WHERE r.model_key = :model AND f.media_type = :media AND res.status = 'COMPLETED'"
+        "   AND res.tokens_output > 0 AND res.tokens_input > 0"
+        ") WHERE k <= :per_type GROUP BY analysis_type",
+        {"model": model_key, "media": media_type, "per_type": per_type, "max_seconds": max_seconds},
+    ).fetchall()

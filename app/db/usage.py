@@ -55,7 +55,9 @@ def submissions(conn: sqlite3.Connection, start: str, end: str, limit: int) -> d
         f" FROM batches WHERE {where}", (start, end)).fetchone()
     items = conn.execute(
         "SELECT id, status, model_key, mode, files_total, records_total, estimated_cost_usd, actual_cost_usd,"
-        f" created_at, completed_at FROM batches WHERE {where} ORDER BY id DESC LIMIT ?", (start, end, limit),
+        " created_at, completed_at, plan,"
+        " (SELECT COALESCE(SUM(r.tokens_input + r.tokens_output), 0) FROM analysis_runs r WHERE r.batch_id = b.id)"
+        f" AS actual_tokens FROM batches b WHERE {where} ORDER BY id DESC LIMIT ?", (start, end, limit),
     ).fetchall()
     return {"sums": sums, "by_status": by_status, "items": items}
 

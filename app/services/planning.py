@@ -8,9 +8,10 @@ from typing import Any, Iterable, Mapping
 from app.config import Settings
 from app.errors import Unprocessable
 from app.nova.catalog import NovaModel
-from app.nova.estimate import cost_usd, estimate_tokens
+from app.nova.estimate import cost_usd
 from app.services.analysis import parse_request, types_for_media
 from app.services.context import Services
+from app.services.estimates import DOCUMENTED, Estimator
 
 # A 720p/15 fps H.264 proxy runs at roughly 1.2 Mbit/s; used only when the proxy is not made yet.
 ESTIMATED_PROXY_BYTES_PER_SECOND = 150_000
@@ -32,6 +33,7 @@ class PlannedFile:
     route: str = "on_demand"          # batch | on_demand | rejected
     reason: str | None = None
     chunk_index: int | None = None
+    basis: str = DOCUMENTED           # what the token estimate comes from
 
 
 @dataclass
@@ -117,16 +119,19 @@ def plan_analysis(
     mode: str,
     settings: Settings,
     types_by_file: Mapping[int, list[str]] | None = None,
+    estimator: Estimator | None = None,
 ) -> Plan:
     """Route every file; greedy chunks in a stable order never exceed BATCH_MAX_FILES or BATCH_MAX_BYTES.
 
-    `types_by_file` narrows the types of some files (a retry runs only what failed).
+    `types_by_file` narrows the types of some files (a retry runs only what failed); `estimator` learns
+    token counts from the model's earlier runs (without one, the documented rates are used).
     """
     if mode not in MODES:
         raise Unprocessable(f"mode must be one of {', '.join(MODES)}", code="invalid_parameter",
                             details={"parameter": "mode"})
     plan = Plan(model=model.key, mode=mode, files=[], chunks=[])
     depth = options.get("summary_depth", "standard")
+    estimator = estimator or Estimator(None, model)
     for row in sorted(rows, key=lambda r: r["id"]):
         if types_by_file is not None and row["id"] in types_by_file:
             types = list(types_by_file[row["id"]])
@@ -137,9 +142,9 @@ def plan_analysis(
         planned.route, planned.reason = _rejection(row, planned) or ("", None)
         if planned.route:
             continue
-        planned.input_tokens, planned.output_tokens = estimate_tokens(
-            row["media_type"], duration_seconds=row["duration_seconds"], width=row["width"], height=row["height"],
-            analysis_types=types, max_frames=model.max_video_frames, summary_depth=depth)
+        planned.input_tokens, planned.output_tokens, planned.basis = estimator.estimate(
+            row["media_type"], types, duration_seconds=row["duration_seconds"], width=row["width"],
+            height=row["height"], summary_depth=depth)
         planned.cost_usd_on_demand = cost_usd(model, planned.input_tokens, planned.output_tokens, batch=False)
         planned.cost_usd_batch = cost_usd(model, planned.input_tokens, planned.output_tokens, batch=True)
         planned.route, planned.reason = _route(row, planned, model, settings, mode)
@@ -252,9 +257,10 @@ def estimate_response(plan: Plan) -> dict[str, Any]:
             "reasons": plan.reasons + [f"{f.name}: {f.reason}" for f in plan.rejected_files],
             "chunks": [asdict(c) for c in plan.chunks],
         },
+        "basis": sorted({f.basis for f in runnable}),
         "files": [
             {"id": f.file_id, "name": f.name, "route": f.route, "reason": f.reason, "types": f.types,
-             "input_tokens": f.input_tokens, "output_tokens": f.output_tokens,
+             "input_tokens": f.input_tokens, "output_tokens": f.output_tokens, "basis": f.basis,
              "cost_usd_on_demand": f.cost_usd_on_demand, "cost_usd_batch": f.cost_usd_batch}
             for f in plan.files
         ],
@@ -265,5 +271,6 @@ def estimate(services: Services, conn: sqlite3.Connection, body: dict[str, Any])
     """POST /api/nova/estimate: the plan and both prices for the files of the body, nothing recorded."""
     request = parse_request(services, conn, body, for_submit=False)
     plan = plan_analysis(request.rows, model=request.model, requested_types=request.types,
-                         options=request.options, mode=body.get("mode", "auto"), settings=services.settings)
+                         options=request.options, mode=body.get("mode", "auto"), settings=services.settings,
+                         estimator=Estimator(conn, request.model))
     return estimate_response(plan)

@@ -1,6 +1,7 @@
 """Usage reports: tokens, cost, success rates and submissions over a date range."""
 from __future__ import annotations
 
+import json
 import sqlite3
 from datetime import date, timedelta
 from typing import Any, Mapping
@@ -69,12 +70,39 @@ def usage_report(conn: sqlite3.Connection, start: date, end: date) -> dict[str, 
         "submissions": {
             "count": sums["count"], "files": sums["files"], "by_status": submissions["by_status"],
             "estimated_cost_usd": round(sums["estimated"], 6), "actual_cost_usd": round(sums["actual"], 6),
-            "items": [{"id": r["id"], "status": r["status"], "model": r["model_key"], "mode": r["mode"],
-                       "files_total": r["files_total"], "records_total": r["records_total"],
-                       "estimated_cost_usd": r["estimated_cost_usd"], "actual_cost_usd": r["actual_cost_usd"],
-                       "created_at": r["created_at"], "completed_at": r["completed_at"]}
-                      for r in submissions["items"]],
+            "items": [_submission(r) for r in submissions["items"]],
+            "estimate_error": _estimate_error(submissions["items"]),
         },
         "tasks": {"by_kind": tasks, "total": sum(t["total"] for t in tasks),
                   "succeeded": sum(t["succeeded"] or 0 for t in tasks), "failed": sum(t["failed"] or 0 for t in tasks)},
     }
+
+
+_FINISHED = ("COMPLETED", "PARTIAL")
+
+
+def _submission(row: sqlite3.Row) -> dict[str, Any]:
+    """One submission's estimate against what it really used: by cost, or by tokens when the model is free."""
+    totals = (json.loads(row["plan"] or "{}").get("totals") or {})
+    estimated_tokens = sum((totals.get(part) or {}).get(key, 0) for part in ("batch", "on_demand")
+                           for key in ("input_tokens", "output_tokens"))
+    by_cost = row["estimated_cost_usd"] > 0 and row["actual_cost_usd"] > 0
+    estimated, actual = ((row["estimated_cost_usd"], row["actual_cost_usd"]) if by_cost
+                         else (estimated_tokens, row["actual_tokens"]))
+    error = None
+    if row["status"] in _FINISHED and estimated and actual:
+        error = round(100.0 * (estimated - actual) / actual, 1)  # +44: the estimate was 44% above
+    return {"id": row["id"], "status": row["status"], "model": row["model_key"], "mode": row["mode"],
+            "files_total": row["files_total"], "records_total": row["records_total"],
+            "estimated_cost_usd": row["estimated_cost_usd"], "actual_cost_usd": row["actual_cost_usd"],
+            "estimated_tokens": estimated_tokens, "actual_tokens": row["actual_tokens"],
+            "estimate_error_pct": error, "estimate_error_by": "cost" if by_cost else "tokens",
+            "created_at": row["created_at"], "completed_at": row["completed_at"]}
+
+
+def _estimate_error(rows: list[sqlite3.Row]) -> dict[str, Any]:
+    """How far off the estimates were: the mean absolute error of the finished submissions, oldest first,
+    and that mean as it ran after each one (so a page shows whether estimates are learning)."""
+    errors = [e for e in (_submission(r)["estimate_error_pct"] for r in reversed(rows)) if e is not None]
+    running = [round(sum(abs(e) for e in errors[:n]) / n, 1) for n in range(1, len(errors) + 1)]
+    return {"submissions": len(errors), "mean_abs_pct": running[-1] if running else None, "running": running}

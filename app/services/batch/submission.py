@@ -18,6 +18,7 @@ from app.services import analysis, library, planning
 from app.services.batch import common
 from app.services.batch.status import batch_to_dict
 from app.services.context import Services
+from app.services.estimates import Estimator
 from app.utils.clock import iso, utc
 
 log = logging.getLogger(__name__)
@@ -42,7 +43,8 @@ def submit_plan(conn: sqlite3.Connection, services: Services, *, rows: list[sqli
     """Plan the files and record the submission with its staging and on-demand tasks, all in one transaction."""
     settings = services.settings
     plan = planning.plan_analysis(rows, model=model, requested_types=types, options=options, mode=mode,
-                                  settings=settings, types_by_file=types_by_file)
+                                  settings=settings, types_by_file=types_by_file,
+                                  estimator=Estimator(conn, model))
     if not plan.batch_files and not plan.on_demand_files:
         raise Unprocessable("nothing to analyse: every selected file was rejected", code="nothing_to_analyze",
                             details={"rejected": plan.to_dict()["rejected"][:50], "reasons": plan.reasons})

@@ -90,9 +90,10 @@ async function loadUsage() {
       h("div", {}, h("div", { class: "small text-muted" }, "Actual"), h("div", { class: "fs-5 fw-semibold" }, fmtCost(s.actual_cost_usd))),
       h("div", {}, h("div", { class: "small text-muted" }, "Difference"),
         h("div", { class: `fs-5 fw-semibold ${diff > 0 ? "text-danger" : "text-success"}` }, `${diff > 0 ? "+" : ""}${fmtCost(diff)}`))),
-    simpleTable(["#", "Submitted", "Status", "Model", "Files", "Estimated", "Actual"], s.items.map((b) => [
+    estimateError(s.estimate_error),
+    simpleTable(["#", "Submitted", "Status", "Model", "Files", "Estimated", "Actual", "Estimate off by"], s.items.map((b) => [
       h("a", { href: `/batches/${b.id}` }, `#${b.id}`), fmtDate(b.created_at), statusBadge(b.status), b.model,
-      fmtNumber(b.files_total), fmtCost(b.estimated_cost_usd), fmtCost(b.actual_cost_usd)])),
+      fmtNumber(b.files_total), fmtCost(b.estimated_cost_usd), fmtCost(b.actual_cost_usd), errorCell(b)])),
     h("div", { class: "small text-muted mt-1" }, "On-demand analysis started from a file has no estimate; its cost is in the totals above."));
   const j = data.tasks;
   clear($("#tasks"),
@@ -283,3 +284,18 @@ showRange();
 loadUsage();
 loadStorage();
 pollerPoll.start();
+
+// How far a finished submission's estimate was from what it used (tokens when the model costs nothing).
+function errorCell(b) {
+  if (b.estimate_error_pct === null || b.estimate_error_pct === undefined) return "–";
+  const pct = b.estimate_error_pct;
+  return h("span", { class: Math.abs(pct) > 25 ? "text-danger" : "", title: `by ${b.estimate_error_by}` },
+    `${pct > 0 ? "+" : ""}${pct.toFixed(1)}%`);
+}
+
+function estimateError(error) {
+  if (!error || !error.submissions) return null;
+  const trend = error.running.length > 1 ? ` (after each: ${error.running.map((x) => `${x}%`).join(" → ")})` : "";
+  return h("div", { class: "small mb-2", id: "estimate-error" },
+    `Estimates were off by ${error.mean_abs_pct}% on average over ${fmtNumber(error.submissions)} finished submission(s)${trend}.`);
+}
