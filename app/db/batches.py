@@ -122,3 +122,19 @@ def orphaned_on_demand_runs(conn: sqlite3.Connection, created_before: datetime) 
         "SELECT r.batch_id, r.id FROM analysis_runs r JOIN batches b ON b.id = r.batch_id"
         " WHERE r.mode = 'on_demand' AND r.status = 'PENDING' AND r.task_id IS NULL AND b.cancel_requested = 0"
         " AND b.created_at < ?", (iso(created_before),)).fetchall()
+
+
+def submissions_between(conn: sqlite3.Connection, start: str, end: str) -> list[sqlite3.Row]:
+    """Submissions created on days start <= day < end (YYYY-MM-DD), oldest first."""
+    return conn.execute(
+        "SELECT * FROM batches WHERE substr(created_at, 1, 10) >= ? AND substr(created_at, 1, 10) < ?"
+        " ORDER BY id", (start, end)).fetchall()
+
+
+def runs_of_submissions_between(conn: sqlite3.Connection, start: str, end: str) -> list[sqlite3.Row]:
+    """The runs of those submissions with their file's name and path, in submission then file order."""
+    return conn.execute(
+        "SELECT r.*, f.name AS file_name, f.path AS file_path, f.media_type AS file_media_type"
+        " FROM analysis_runs r JOIN batches b ON b.id = r.batch_id JOIN files f ON f.id = r.file_id"
+        " WHERE substr(b.created_at, 1, 10) >= ? AND substr(b.created_at, 1, 10) < ?"
+        " ORDER BY r.batch_id, f.name, r.id", (start, end)).fetchall()

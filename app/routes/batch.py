@@ -1,11 +1,14 @@
 """JSON API for batch submissions; reads come from the database only, AWS calls belong to the poller."""
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, request
+import json
+
+from flask import Blueprint, Response, jsonify, request
 
 from app.routes._helpers import get_db, json_body, services
-from app.services.batch import actions, status, submission
-from app.services.params import int_param, optional
+from app.services import usage
+from app.services.batch import actions, export, status, submission
+from app.services.params import choice_param, int_param, optional
 
 bp = Blueprint("batch", __name__, url_prefix="/api/batch")
 
@@ -35,3 +38,13 @@ def cancel(batch_id: int):
 @bp.post("/<int:batch_id>/retry-failed")
 def retry_failed(batch_id: int):
     return jsonify(actions.retry_failed(get_db(), services(), batch_id)), 201
+
+
+@bp.get("/export")
+def export_history():
+    start, end = usage.parse_range(request.args)
+    fmt = choice_param("format", request.args.get("format") or "json", export.FORMATS)
+    data = export.history(get_db(), start, end)
+    name = f"batches_{start.isoformat()}_{end.isoformat()}.{fmt}"
+    body, mimetype = (export.history_csv(data), "text/csv") if fmt == "csv" else (json.dumps(data), "application/json")
+    return Response(body, mimetype=mimetype, headers={"Content-Disposition": f'attachment; filename="{name}"'})
