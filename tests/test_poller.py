@@ -140,7 +140,7 @@ def test_errors_are_kept_last_ten_and_never_stop_the_loop(app, conn, monkeypatch
     def broken(*_args, **_kwargs):
         return {"errors": ["submit: service unavailable"]}
 
-    monkeypatch.setattr(poller_module, "process_batches_once", broken)
+    monkeypatch.setattr(poller_module, "provider_pipelines", lambda: {"batch": broken})
     for _ in range(12):
         assert poller.run_once()["errors"] == ["submit: service unavailable"]
     errors = poller.status()["errors"]

@@ -1,18 +1,29 @@
-"""What runs in the background and what follows what: the one registry of task kinds and their chain.
+"""What runs in the background and what follows what: the one registry of task kinds and their chain, and
+of the provider pipelines the batch poller drives.
 
 import -> proxies (unless the import said not to); an upload -> proxies for the new files; analysis runs
 make their own proxies when one is missing. The app factory and the CLI both use this registry: the
-server runs tasks in its TaskRunner, the CLI runs the same chain in the foreground.
+server runs tasks in its TaskRunner, the CLI runs the same chain in the foreground. Each provider pipeline
+(batch jobs, and any other service whose jobs the app follows) submits, checks, fetches and rolls up its
+jobs in one pass `(conn, services, now, force=, status_checks=) -> outcome`; the poller runs them in turn.
 """
 from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from app.services import analysis, derivatives, importing
 from app.services.batch import staging
+from app.services.batch.process import process_batches_once
 from app.services.context import Services
+
+ProviderPipeline = Callable[..., dict[str, Any]]
+
+
+def provider_pipelines() -> dict[str, ProviderPipeline]:
+    """The passes the batch poller runs every cycle, by name; each reports errors, submit/refresh/ingest."""
+    return {"batch": process_batches_once}
 
 
 def register_task_kinds(services: Services) -> None:

@@ -24,7 +24,7 @@ from app.errors import Conflict, NotFound
 from app.inference.base import InferenceError
 from app.services.analysis import start_on_demand
 from app.services.batch import cleanup
-from app.services.batch.process import process_batches_once
+from app.services.pipeline import provider_pipelines
 from app.services.batch.submit import record_submission
 from app.services.batch.tracking import JOB_NAME_PREFIX
 from app.services.context import Services
@@ -125,13 +125,16 @@ class BatchPoller(BackgroundWorker):
             except InferenceError as exc:
                 errors.append(f"adopt: {exc}")
         outcome["restarted_tasks"] = restart_lost_work(conn, self.services, now)
-        # The first cycle after start-up checks every unfinished chunk regardless of the interval.
-        pipeline = process_batches_once(conn, self.services, now, force=force or first,
-                                        status_checks="due" if first else status_checks)
-        outcome["pipeline"] = pipeline
-        errors.extend(pipeline.get("errors", []))
-        for step in ("submit", "refresh", "ingest"):  # chunks that failed for good, with the reason
-            errors.extend((pipeline.get(step) or {}).get("failures", []))
+        # The first cycle after start-up checks every unfinished job regardless of the interval.
+        outcome["pipelines"] = {}
+        for name, run_pipeline in provider_pipelines().items():
+            done = run_pipeline(conn, self.services, now, force=force or first,
+                                status_checks="due" if first else status_checks)
+            outcome["pipelines"][name] = done
+            errors.extend(done.get("errors", []))
+            for step in ("submit", "refresh", "ingest"):  # jobs that failed for good, with the reason
+                errors.extend((done.get(step) or {}).get("failures", []))
+        outcome["pipeline"] = outcome["pipelines"]["batch"]
         if self.services.settings.BATCH_AUTO_CLEANUP:
             report = cleanup.cleanup(conn, self.services.store, dry_run=False, now=now)
             outcome["cleanup"] = report.to_dict()
@@ -187,18 +190,16 @@ def _record_stats(conn: sqlite3.Connection, outcome: dict[str, Any], now: dateti
     """Add one cycle's counts to the shared stats and keep its errors."""
     for message in outcome["errors"]:
         poller_db.record_error(conn, message, now)
-    pipeline = outcome["pipeline"]
-    submit = pipeline.get("submit") or {}
-    refresh = pipeline.get("refresh") or {}
-    ingest = pipeline.get("ingest") or {}
+    def total(step: str, *keys: str) -> int:
+        return sum((done.get(step) or {}).get(key, 0) for done in outcome["pipelines"].values() for key in keys)
+
     poller_db.add_stats(
         conn, now, cycle_seconds=outcome["cycle_seconds"], polls_count=1,
-        jobs_checked=refresh.get("checked", 0),
-        jobs_submitted=submit.get("submitted", 0) + submit.get("healed", 0),
-        jobs_completed=ingest.get("ingested", 0),
-        jobs_failed=submit.get("failed", 0) + refresh.get("failed", 0) + ingest.get("fetch_failed", 0),
-        results_fetched=ingest.get("ingested", 0), cleanups_performed=(outcome.get("cleanup") or {}).get(
-            "jobs_cleaned", 0),
+        jobs_checked=total("refresh", "checked"), jobs_submitted=total("submit", "submitted", "healed"),
+        jobs_completed=total("ingest", "ingested"),
+        jobs_failed=total("submit", "failed") + total("refresh", "failed") + total("ingest", "fetch_failed"),
+        results_fetched=total("ingest", "ingested"),
+        cleanups_performed=(outcome.get("cleanup") or {}).get("jobs_cleaned", 0),
     )
 
 
