@@ -1,7 +1,10 @@
 """Settings read from the environment and `.env`, typed and validated in one place."""
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
+import socket
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -64,18 +67,39 @@ def _csv(value: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in value.split(",") if part.strip())
 
 
+# A DNS name or a bracketed IPv6 address, then an optional port: what a browser puts in the Host header.
+_HOST_ENTRY = re.compile(r"(?:\[[0-9a-f:.]+\]|[a-z0-9](?:[a-z0-9._-]*[a-z0-9])?)(?::(\d{1,5}))?")
+
+
+def _host_list(value: str) -> tuple[str, ...]:
+    entries = []
+    for part in _csv(value):
+        entry = part.lower()
+        match = _HOST_ENTRY.fullmatch(entry)
+        if not match or (match.group(1) and not 1 <= int(match.group(1)) <= 65535):
+            raise ValueError(f"{part!r} is not host or host:port (write an IPv6 address in brackets: [::1]:5800)")
+        entries.append(entry)
+    return tuple(entries)
+
+
 # name -> (parser, default as the string a user would write, comment for .env.example)
 SPEC: dict[str, tuple[Callable[[str], Any], str | None, str]] = {
-    "HOST": (_text, "127.0.0.1", "Address to serve on; a non-loopback address requires API_TOKEN"),
+    "HOST": (_text, "127.0.0.1", "Address or name to serve on; API_TOKEN is required unless it is loopback only"),
     "PORT": (_int_in(1, 65535), "5800", "Port to serve on"),
+    "SERVER_THREADS": (_int_in(1, 256), "8", "Requests the server (waitress) handles at once"),
+    "ALLOWED_HOSTS": (_host_list, "", "Comma-separated extra Host header values to answer (host or host:port); "
+                      "localhost, 127.0.0.1, [::1] and HOST are always accepted"),
     "DATA_DIR": (_text, "data", "Everything the app writes: database, proxies, uploads, local object store"),
     "DATABASE_PATH": (_text, None, "SQLite database file (default DATA_DIR/app.db)"),
     "LIBRARY_ROOTS": (_path_list, None, "Colon-separated folders that may be imported (default: home dir and DATA_DIR)"),
     "CORS_ORIGINS": (_csv, "http://localhost:5800", "Comma-separated origins allowed to call the API"),
-    "API_TOKEN": (_text, "", "When set, state-changing requests need 'Authorization: Bearer <token>'"),
+    "API_TOKEN": (_text, "", "When set, every page and API request needs it: 'Authorization: Bearer <token>' "
+                  "or the cookie of the sign-in page"),
     "LOG_LEVEL": (_choice("debug", "info", "warning", "error"), "info", "Logging level"),
     "MAX_VIDEO_SIZE_MB": (_int_in(1), "10240", "Largest video accepted by upload"),
     "MAX_IMAGE_SIZE_MB": (_int_in(1), "50", "Largest image accepted by upload"),
+    "MAX_JSON_BYTES": (_int_in(1024, 64 * 1024**2), "1048576",
+                       "Largest JSON request body accepted (uploads have MAX_VIDEO_SIZE_MB / MAX_IMAGE_SIZE_MB)"),
     "PROXY_WORKERS": (_int_in(1, 64), None, "Parallel proxy/thumbnail workers (default: number of cores)"),
     "TASK_WORKERS": (_int_in(1, 16), "2", "Background tasks (imports, proxies, analyses, staging) run at once"),
     "STORAGE_BACKEND": (_choice("local", "s3"), "local", "Object store: local folder under DATA_DIR or Amazon S3"),
@@ -110,6 +134,8 @@ class Settings:
 
     HOST: str
     PORT: int
+    SERVER_THREADS: int
+    ALLOWED_HOSTS: tuple[str, ...]
     DATA_DIR: Path
     DATABASE_PATH: Path
     LIBRARY_ROOTS: tuple[Path, ...]
@@ -118,6 +144,7 @@ class Settings:
     LOG_LEVEL: str
     MAX_VIDEO_SIZE_MB: int
     MAX_IMAGE_SIZE_MB: int
+    MAX_JSON_BYTES: int
     PROXY_WORKERS: int
     TASK_WORKERS: int
     STORAGE_BACKEND: str
@@ -144,6 +171,9 @@ class Settings:
     BATCH_AUTO_CLEANUP: bool
     BATCH_RESULT_FETCH_MAX_RETRIES: int
     TESTING: bool = False
+    # The addresses HOST resolved to when the settings were loaded; the server binds these, so the loopback
+    # decision and the bind use one resolution (a name cannot resolve differently in between).
+    BIND_ADDRESSES: tuple[str, ...] = ()
     extra: dict = field(default_factory=dict)
 
     @property
@@ -218,13 +248,34 @@ def load_settings(environ: Mapping[str, str] | None = None, overrides: Mapping[s
         raise ConfigError("S3_BUCKET_NAME must be set when STORAGE_BACKEND=s3")
     if values["INFERENCE_BACKEND"] == "bedrock" and values["STORAGE_BACKEND"] != "s3":
         raise ConfigError("INFERENCE_BACKEND=bedrock needs STORAGE_BACKEND=s3 (Bedrock reads batch inputs from S3)")
-    if not _is_loopback(values["HOST"]) and not values["API_TOKEN"]:
+    addresses = resolve_host(values["HOST"])
+    if not _is_loopback(addresses) and not values["API_TOKEN"]:
         raise ConfigError(f"HOST={values['HOST']!r} is not a loopback address: set API_TOKEN to protect the API")
-    return Settings(**values, TESTING=testing, extra=overrides)
+    return Settings(**values, TESTING=testing, BIND_ADDRESSES=addresses, extra=overrides)
 
 
-def _is_loopback(host: str) -> bool:
-    return host in {"localhost", "::1"} or host.startswith("127.")
+def resolve_host(host: str) -> tuple[str, ...]:
+    """The addresses a server binding `host` listens on (getaddrinfo, as the server would); () when the name
+    does not resolve."""
+    try:
+        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):  # socket.gaierror is an OSError
+        return ()
+    return tuple(dict.fromkeys(str(info[4][0]) for info in infos if info[0] in (socket.AF_INET, socket.AF_INET6)))
+
+
+def _is_loopback(addresses: tuple[str, ...]) -> bool:
+    """Loopback only if every address is: a name that also resolves elsewhere, or not at all, is not."""
+    return bool(addresses) and all(_loopback_address(address) for address in addresses)
+
+
+def _loopback_address(address: str) -> bool:
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])  # drop an IPv6 zone ("fe80::1%eth0")
+    except ValueError:
+        return False
+    mapped = getattr(ip, "ipv4_mapped", None)  # ::ffff:127.0.0.1 is IPv4's loopback
+    return (mapped or ip).is_loopback
 
 
 def env_example() -> str:

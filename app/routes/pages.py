@@ -1,9 +1,21 @@
 """HTML pages: server-rendered shells whose data comes from the JSON APIs via small JS modules."""
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+from flask import Blueprint, redirect, render_template, request
+
+from app.routes import security
+from app.routes._helpers import settings
 
 bp = Blueprint("pages", __name__)
+
+
+@bp.get(security.SIGNIN_PAGE)
+def signin():
+    """The sign-in form (its module posts the token to /api/session); signed in already, go on."""
+    token = settings().API_TOKEN
+    if not token or security.authenticated_by(token):
+        return redirect(security.safe_next(request.args.get("next")))
+    return render_template("signin.html", active=None)
 
 
 @bp.get("/files")

@@ -1,16 +1,21 @@
-"""Browser tests: the real app served on a random local port, driven by Playwright with Debian's Chromium."""
+"""Browser tests: the real app served by waitress (as run.py serves it) on a free local port, driven by Playwright
+with Debian's Chromium. The port is bound before the app is made, so the app's PORT (and with it the Hosts it
+answers) is the port the browser uses."""
 from __future__ import annotations
 
 import os
 import re
 import shutil
+import socket
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+import run
 from app import create_app
+from tests.browser.support import DEFAULT_TIMEOUT_MS, wait_until
 from tests.conftest import REPO_ROOT, SAMPLE_IMAGES, SAMPLE_MEDIA, SAMPLE_VIDEOS
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
@@ -59,13 +64,20 @@ def _drive_once(app) -> None:
         conn.close()
 
 
-def _serve(app_config: dict, library: Path, *, run_batches: bool):
-    from werkzeug.serving import make_server
+def _free_socket() -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    return sock
 
-    app = create_app(app_config)
+
+def _serve(app_config: dict, library: Path, *, run_batches: bool):
+    sock = _free_socket()
+    port = sock.getsockname()[1]
+    app = create_app({**app_config, "PORT": port})
     app.extensions["services"].tasks.start()
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
+    server = run.build_server(app, sockets=[sock])
+    thread = threading.Thread(target=server.run, name="live-server", daemon=True)
     thread.start()
     backend = app.extensions["services"].backend
     stop = threading.Event()
@@ -83,7 +95,7 @@ def _serve(app_config: dict, library: Path, *, run_batches: bool):
 
         driver = threading.Thread(target=loop, name="batch-driver", daemon=True)
         driver.start()
-    live = LiveServer(url=f"http://127.0.0.1:{server.server_port}", app=app, library=library)
+    live = LiveServer(url=f"http://127.0.0.1:{port}", app=app, library=library)
     try:
         yield live
     finally:
@@ -91,7 +103,8 @@ def _serve(app_config: dict, library: Path, *, run_batches: bool):
         if driver is not None:
             driver.join(timeout=30)
         backend.stop(timeout=30)
-        server.shutdown()
+        server.close()
+        server.task_dispatcher.shutdown()
         thread.join(timeout=10)
         app.extensions["services"].tasks.stop(timeout=30)
 
@@ -104,11 +117,11 @@ def _library(tmp_path: Path) -> Path:
     return folder
 
 
-def _config(tmp_path: Path) -> dict:
+def _config(tmp_path: Path, **extra) -> dict:
     data = tmp_path / "data"
     data.mkdir()
     return {"DATA_DIR": str(data), "LIBRARY_ROOTS": (tmp_path / "library", data), "PROXY_WORKERS": 2,
-            "BATCH_POLLER_ENABLED": False, "LOG_LEVEL": "warning"}
+            "BATCH_POLLER_ENABLED": False, "LOG_LEVEL": "warning", **extra}
 
 
 @pytest.fixture
@@ -123,6 +136,16 @@ def quiet_server(tmp_path):
     """The app with the sample media; batches move only when the test drives them."""
     library = _library(tmp_path)
     yield from _serve(_config(tmp_path), library, run_batches=False)
+
+
+TOKEN = "browser-test-token"
+
+
+@pytest.fixture
+def token_server(tmp_path):
+    """The app with API_TOKEN set: every page and API request needs the token or the sign-in cookie."""
+    library = _library(tmp_path)
+    yield from _serve(_config(tmp_path, API_TOKEN=TOKEN), library, run_batches=False)
 
 
 class Shots:
@@ -141,15 +164,34 @@ class Shots:
         return path
 
 
+# Reports each Content-Security-Policy violation (what the policy blocked) to the console, where the page fixture
+# records it; init scripts run outside the page's CSP.
+REPORT_CSP_VIOLATIONS = """
+document.addEventListener("securitypolicyviolation", (e) => console.error(
+  `CSP violation: ${e.violatedDirective} blocked ${e.blockedURI || "inline"} in ${e.sourceFile || e.documentURI}`));
+"""
+
+
+def _record_console(tab, message) -> None:
+    text = message.text
+    if "CSP violation" in text or "Content Security Policy" in text:
+        tab.problems.append(f"CSP: {text}")
+
+
 @pytest.fixture
 def page(browser, request):
-    """A fresh 1280x800 page that records console errors, page errors and any dialog (none should open)."""
+    """A fresh 1280x800 page that records page errors, Content-Security-Policy violations and any dialog (none
+    should open)."""
     context = browser.new_context(viewport={"width": 1280, "height": 800}, accept_downloads=True)
+    context.add_init_script(REPORT_CSP_VIOLATIONS)
     tab = context.new_page()
-    tab.set_default_timeout(20_000)
+    tab.set_default_timeout(DEFAULT_TIMEOUT_MS)
+    # Playwright's wait_for_function needs 'unsafe-eval', which the app's policy refuses (support.wait_until).
+    tab.wait_for_function = lambda expression, arg=None, **options: wait_until(tab, expression, arg, **options)
     tab.problems = []
     tab.dialogs = []
     tab.on("pageerror", lambda exc: tab.problems.append(f"page error: {exc}"))
+    tab.on("console", lambda message: _record_console(tab, message))
     tab.on("dialog", lambda dialog: (tab.dialogs.append(dialog.message), dialog.dismiss()))
     yield tab
     context.close()

@@ -1,7 +1,32 @@
-"""Helpers for browser tests: setting up state through the JSON API (the UI paths have their own tests)."""
+"""Helpers for browser tests: setting up state through the JSON API (the UI paths have their own tests), and
+waiting for a condition in a page under the app's Content-Security-Policy."""
 from __future__ import annotations
 
+import json
+import re
 import time
+
+DEFAULT_TIMEOUT_MS = 20_000
+_FUNCTION = re.compile(r"\s*(?:async\s+)?(?:function\b|\([^)]*\)\s*=>|[\w$]+\s*=>)")
+
+
+def wait_until(page, expression: str, arg=None, *, timeout: float | None = None, polling=None) -> None:
+    """page.wait_for_function that works under the app's Content-Security-Policy.
+
+    Playwright's own evaluates a string predicate with eval() inside the page, which a policy without
+    'unsafe-eval' blocks. Here the predicate is part of the function page.evaluate sends, which the
+    DevTools protocol compiles outside the page's policy. `expression` is an expression or a function of `arg`;
+    `polling` is accepted for the same signature and ignored (every 50 ms).
+    """
+    check = f"({expression})(arg)" if _FUNCTION.match(expression) else f"({expression})"
+    limit = DEFAULT_TIMEOUT_MS if timeout is None else timeout
+    page.evaluate(f"""async (arg) => {{
+        const deadline = Date.now() + {float(limit)};
+        while (!({check})) {{
+            if (Date.now() > deadline) throw new Error("timed out waiting for " + {json.dumps(expression)});
+            await new Promise((resolve) => setTimeout(resolve, 50));
+        }}
+    }}""", arg)
 
 
 def wait_job(page, base: str, job_id: str, timeout: float = 180.0) -> dict:

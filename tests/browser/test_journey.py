@@ -4,17 +4,11 @@ from __future__ import annotations
 import json
 import re
 
-import pytest
-
 BATCH_TIMEOUT_MS = 240_000
 
 
 def _job_card(page, title: str, status: str = "SUCCEEDED"):
     return page.locator(".task-card").filter(has_text=title).filter(has_text=status)
-
-
-def _batch_api_available(page, base: str) -> bool:
-    return page.request.get(f"{base}/api/batch").status != 404
 
 
 def test_newcomer_journey(live_server, page, shots):
@@ -65,28 +59,19 @@ def test_newcomer_journey(live_server, page, shots):
     shots("analyze-dialog-nova-prices", full_page=False)
     page.select_option("#analyze-model", "local-analyzer")
     page.locator("#estimate-cards").wait_for()
-    batch_pipeline = _batch_api_available(page, base)
-    if not batch_pipeline:
-        page.check("#mode-on_demand")
-        page.wait_for_timeout(400)
-        page.locator("#estimate-cards").wait_for()
     page.wait_for_function("!document.querySelector('#analyze-submit').disabled")
     page.click("#analyze-submit")
 
-    if batch_pipeline:
-        # The submission page updates by itself until the batch is Completed.
-        page.wait_for_url(re.compile(r"/batches/\d+$"))
-        page.locator("#batch-status", has_text="COMPLETED").wait_for(timeout=BATCH_TIMEOUT_MS)
-        page.locator("#live-note", has_text="Finished").wait_for()
-        assert page.locator("#file-outcomes tbody tr").count() == 7
-        shots("batch-completed")
-        page.goto(f"{base}/batches")
-        page.locator("#batch-table tbody tr").first.wait_for()
-        shots("batches-list")
-        page.goto(f"{base}/files?q=bottle")
-    else:
-        _job_card(page, "Analysing").wait_for(timeout=BATCH_TIMEOUT_MS)
-        page.goto(f"{base}/files?q=bottle")
+    # The submission page updates by itself until the batch is Completed.
+    page.wait_for_url(re.compile(r"/batches/\d+$"))
+    page.locator("#batch-status", has_text="COMPLETED").wait_for(timeout=BATCH_TIMEOUT_MS)
+    page.locator("#live-note", has_text="Finished").wait_for()
+    assert page.locator("#file-outcomes tbody tr").count() == 7
+    shots("batch-completed")
+    page.goto(f"{base}/batches")
+    page.locator("#batch-table tbody tr").first.wait_for()
+    shots("batches-list")
+    page.goto(f"{base}/files?q=bottle")
 
     # Open a file and click a chapter: the player seeks there.
     page.get_by_role("link", name="bottle-detection.mp4").click()
@@ -134,8 +119,8 @@ def test_newcomer_journey(live_server, page, shots):
     page.locator("#per-model-table").wait_for()
     page.wait_for_timeout(300)
     shots("reports")
-    if page.request.get(f"{base}/reports/api/storage/batch").status == 404:
-        pytest.skip("the batch storage API (issue 5) is not available yet")
+    storage = page.request.get(f"{base}/reports/api/storage/batch")
+    assert storage.status == 200, (storage.status, storage.text())  # a missing endpoint fails, never skips
     page.locator("#storage-table").wait_for()
     page.click("#storage-preview")
     page.locator("#cleanup-summary", has_text="Preview").wait_for()

@@ -4,8 +4,6 @@ from __future__ import annotations
 import re
 import shutil
 
-import pytest
-
 from tests.browser.support import import_via_api, post_json, wait_job
 from tests.conftest import SAMPLE_MEDIA
 
@@ -21,23 +19,16 @@ def test_a_hostile_file_name_renders_literally_everywhere(quiet_server, page, sh
     file_id = page.request.get(f"{base}/api/files?q=onerror").json()["items"][0]["id"]
     body = {"file_ids": [file_id], "analysis_types": ["combined"], "mode": "on_demand"}
     submitted = page.request.post(f"{base}/api/batch/nova", data=body)
-    batch_id = None
-    if submitted.status == 201:
-        batch = submitted.json()
-        batch_id = batch["id"]
-        job_id = batch["on_demand"]["task_id"]
-    else:
-        assert submitted.status == 404, submitted.text()
-        job_id = post_json(page, f"{base}/api/nova/analyze", body)["task_id"]
-    assert wait_job(page, base, job_id)["status"] == "SUCCEEDED"
-    if batch_id is not None:
-        quiet_server.drive_batches()
+    assert submitted.status == 201, (submitted.status, submitted.text())  # a missing endpoint fails the test
+    batch = submitted.json()
+    batch_id = batch["id"]
+    assert wait_job(page, base, batch["on_demand"]["task_id"])["status"] == "SUCCEEDED"
+    quiet_server.drive_batches()
 
     visits = [("library", f"/files?q=onerror", "#file-rows a.file-name"),
               ("file", f"/files/{file_id}", "#file-name"),
-              ("search", "/search?q=onerror", ".search-result .result-link")]
-    if batch_id is not None:
-        visits.append(("batch", f"/batches/{batch_id}", "#file-outcomes a"))
+              ("search", "/search?q=onerror", ".search-result .result-link"),
+              ("batch", f"/batches/{batch_id}", "#file-outcomes a")]
     for name, path, selector in visits:
         page.goto(base + path)
         target = page.locator(selector).first
@@ -53,8 +44,6 @@ def test_a_hostile_file_name_renders_literally_everywhere(quiet_server, page, sh
 
 def test_a_failed_record_shows_its_error_on_the_batch_page(quiet_server, page, shots):
     base = quiet_server.url
-    if page.request.get(f"{base}/api/batch").status == 404:
-        pytest.skip("the batch pipeline API (issue 4) is not available yet")
     import_via_api(page, base, quiet_server.library)
     batch = post_json(page, f"{base}/api/batch/nova", {"filter": {"media_type": "video"}, "analysis_types": ["combined"],
                                                      "mode": "batch"})

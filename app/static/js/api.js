@@ -1,5 +1,5 @@
-// Small fetch wrapper for the JSON API: errors become ApiError, the optional API token is sent.
-const TOKEN_KEY = "mediaLibrary.apiToken";
+// Small fetch wrapper for the JSON API: errors become ApiError. With API_TOKEN set, the browser is signed in
+// by an HttpOnly cookie (the sign-in page); a 401 means it ran out, so the page goes to sign in again.
 
 export class ApiError extends Error {
   constructor(status, code, message, details) {
@@ -18,8 +18,6 @@ export class ApiError extends Error {
 function headers(json) {
   const h = { Accept: "application/json" };
   if (json) h["Content-Type"] = "application/json";
-  const token = localStorage.getItem(TOKEN_KEY);
-  if (token) h.Authorization = `Bearer ${token}`;
   return h;
 }
 
@@ -43,20 +41,15 @@ async function request(method, url, body) {
   }
   if (!response.ok) {
     const error = (data && data.error) || {};
-    if (response.status === 401 && askForToken(error.message)) {
-      return request(method, url, body);
-    }
+    if (response.status === 401) signInAgain();
     throw new ApiError(response.status, error.code || `http_${response.status}`,
       error.message || `${method} ${url} failed with HTTP ${response.status}`, error.details);
   }
   return data;
 }
 
-function askForToken(message) {
-  const token = window.prompt(`${message || "This action needs the API token."}\nAPI token:`);
-  if (!token) return false;
-  localStorage.setItem(TOKEN_KEY, token.trim());
-  return true;
+function signInAgain() {
+  location.assign(`/signin?next=${encodeURIComponent(location.pathname + location.search)}`);
 }
 
 export const api = {
