@@ -109,7 +109,7 @@ def _init_services(app: Flask, settings: Settings) -> None:
 
 
 def _init_web(app: Flask, settings: Settings) -> None:
-    """Request class, CORS, error handling, security rules and the blueprints."""
+    """Request class, JSON and URL rules, CORS, error handling, security rules and the blueprints."""
     from flask import redirect, request
     from flask_cors import CORS
 
@@ -118,6 +118,13 @@ def _init_web(app: Flask, settings: Settings) -> None:
     from app.routes.upload_request import StreamingUploadRequest
 
     app.request_class = StreamingUploadRequest
+    # JSON bodies: at most MAX_JSON_BYTES (the setting when config.py has it), read by the strict parser.
+    app.config["MAX_JSON_BYTES"] = settings.MAX_JSON_BYTES
+    strict_json = _helpers.StrictJSONProvider(app)
+    strict_json.sort_keys = app.json.sort_keys
+    app.json = strict_json
+    # Every `<int:...>` id is bounded to 64 bits; set before any route is added, as rules bind it then.
+    app.url_map.converters["int"] = _helpers.BoundedIntConverter
     origins = {"origins": list(settings.CORS_ORIGINS)}
     CORS(app, resources={r"/api/*": origins, r"/reports/api/*": origins})
     _helpers.init_app(app)

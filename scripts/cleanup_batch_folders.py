@@ -15,6 +15,7 @@ if __package__ in (None, ""):  # run by path: make the project importable as it 
 from dotenv import load_dotenv  # noqa: E402
 
 from app.config import ConfigError, load_settings  # noqa: E402
+from app.errors import BadRequest  # noqa: E402
 from app.db import connect, migrate  # noqa: E402
 from app.services.backends import build_object_store  # noqa: E402
 from app.services.batch import cleanup  # noqa: E402
@@ -36,8 +37,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--include-failed", action="store_true", help="also clean failed jobs' staging")
     parser.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     args = parser.parse_args(argv)
-    if args.older_than_days is not None and args.older_than_days < 0:
-        parser.error("--older-than-days must be zero or more")
+    if args.older_than_days is not None:
+        try:
+            cleanup.older_days(args.older_than_days)
+        except BadRequest as exc:
+            parser.error(f"--older-than-days: {exc.message}")
 
     load_dotenv(override=False)
     try:

@@ -35,7 +35,9 @@ def test_content_is_sniffed_not_the_extension(client, data_dir):
     assert response.get_json()["items"][0]["media_type"] == "image"
     rejected = _upload(client, ("notes.mov", b"just some text\n" * 100))
     assert rejected.status_code == 415
-    assert rejected.get_json()["errors"][0]["code"] == "unsupported_media"
+    error = rejected.get_json()["error"]
+    assert error["code"] == "unsupported_media" and "notes.mov" in error["message"]
+    assert error["details"]["errors"][0]["code"] == "unsupported_media"
     assert not list((data_dir / "uploads" / ".incoming").iterdir())
 
 
@@ -74,3 +76,63 @@ def test_delete_original_removes_only_app_stored_uploads(client, data_dir):
     deleted = client.delete(f"/api/files/{item['id']}?delete_original=true")
     assert deleted.status_code == 200 and deleted.get_json()["original_deleted"] is True
     assert not (data_dir / "uploads").joinpath(*item["path"].split("/")[-2:]).exists()
+
+
+# ---- hostile names, failures, the error shape ------------------------------------------------------------------
+
+def _upload_folders(data_dir) -> list:
+    return [p for p in (data_dir / "uploads").iterdir() if p.name != ".incoming"]
+
+
+def test_a_name_over_255_bytes_is_cut_by_bytes_keeping_its_extension(client, data_dir):
+    name = "\u4e2d" * 90 + ".jpg"  # 90 CJK characters: 270 bytes of UTF-8
+    response = _upload(client, (name, (SAMPLE_MEDIA / "kiwi.jpg").read_bytes()))
+    assert response.status_code == 201, response.get_json()
+    item = response.get_json()["items"][0]
+    stored = item["name"]
+    assert len(stored.encode("utf-8")) <= 255 and stored.endswith(".jpg") and stored.startswith("\u4e2d" * 80)
+    assert item["path"].endswith("/" + stored) and item["media_type"] == "image"
+    assert [len(list(p.iterdir())) for p in _upload_folders(data_dir)] == [1]
+
+
+def test_a_failed_upload_leaves_nothing_behind(client, data_dir, monkeypatch):
+    from app.services import uploads
+
+    def broken_insert(*_args, **_kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(uploads.files_db, "insert_file", broken_insert)
+    response = _upload(client, ("kiwi.jpg", (SAMPLE_MEDIA / "kiwi.jpg").read_bytes()))
+    assert response.status_code == 500 and response.get_json()["error"]["code"] == "internal_error"
+    assert _upload_folders(data_dir) == []
+    assert not list((data_dir / "uploads" / ".incoming").iterdir())
+
+
+def test_nothing_stored_answers_the_error_shape_with_each_file_in_details(client, data_dir):
+    response = _upload(client, ("a.mov", b"text\n" * 100), ("b.mp4", b"more text\n" * 100))
+    assert response.status_code == 415
+    body = response.get_json()
+    assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "details"}
+    assert body["error"]["code"] == "unsupported_media" and "none of the 2 files" in body["error"]["message"]
+    assert [e["filename"] for e in body["error"]["details"]["errors"]] == ["a.mov", "b.mp4"]
+    assert client.get("/api/files").get_json()["total"] == 0 and _upload_folders(data_dir) == []
+
+
+def test_an_image_too_large_once_sniffed_is_413_in_the_error_shape(app_config, data_dir):
+    app = create_app({**app_config, "MAX_IMAGE_SIZE_MB": 1})
+    client = app.test_client()
+    big = (SAMPLE_MEDIA / "kiwi.jpg").read_bytes() + b"\x00" * (2 * 1024 * 1024)  # a .mp4 name streams as video
+    response = _upload(client, ("big.mp4", big), ("notes.mov", b"text\n" * 100))
+    assert response.status_code == 413
+    error = response.get_json()["error"]
+    assert error["code"] == "payload_too_large" and "MAX_IMAGE_SIZE_MB" in error["message"]
+    assert {e["code"] for e in error["details"]["errors"]} == {"payload_too_large", "unsupported_media"}
+    assert client.get("/api/files").get_json()["total"] == 0
+
+
+def test_some_stored_keeps_201_with_items_and_errors(client):
+    response = _upload(client, ("kiwi.jpg", (SAMPLE_MEDIA / "kiwi.jpg").read_bytes()), ("notes.mov", b"x\n" * 99))
+    assert response.status_code == 201
+    body = response.get_json()
+    assert [i["name"] for i in body["items"]] == ["kiwi.jpg"]
+    assert [(e["filename"], e["code"]) for e in body["errors"]] == [("notes.mov", "unsupported_media")]

@@ -5,10 +5,10 @@ from pathlib import Path
 
 from flask import Blueprint, jsonify, request, send_file
 
-from app.errors import AppError, BadRequest
+from app.errors import BadRequest
 from app.routes._helpers import get_db, json_body, services, settings
 from app.services import analysis, derivatives, importing, library, pipeline, uploads
-from app.services.params import bool_param
+from app.services.params import bool_param, json_bool
 
 bp = Blueprint("files", __name__, url_prefix="/api/files")
 
@@ -16,12 +16,11 @@ bp = Blueprint("files", __name__, url_prefix="/api/files")
 @bp.post("/import-directory")
 def import_directory():
     body = json_body()
-    recursive = body.get("recursive", True)
-    if not isinstance(recursive, bool):
-        raise BadRequest("'recursive' must be true or false", code="invalid_parameter", details={"parameter": "recursive"})
+    recursive = json_bool("recursive", body.get("recursive", True))
+    generate_proxies = json_bool("generate_proxies", body.get("generate_proxies", True))
     folder = importing.resolve_library_dir(settings(), body.get("path"))
     task_id = pipeline.start_import(services(), get_db(), folder, recursive=recursive,
-                                    generate_proxies=body.get("generate_proxies", True) is True)
+                                    generate_proxies=generate_proxies)
     return jsonify({"task_id": task_id, "path": str(folder), "recursive": recursive}), 202
 
 
@@ -30,20 +29,13 @@ def upload():
     files = request.files.getlist("files") or request.files.getlist("file")
     if not files:
         raise BadRequest("send one or more files in multipart field 'files'", code="no_files")
-    stored, errors = [], []
+    received = []
     for item in files:
-        temp = Path(item.stream.name)
+        received.append((item.filename, Path(item.stream.name)))
         item.stream.close()
-        try:
-            stored.append(uploads.store_upload(get_db(), settings(), item.filename, temp))
-        except AppError as exc:
-            errors.append({"filename": uploads.display_name(item.filename), **exc.to_dict()["error"]})
-    pipeline.after_upload(services(), get_db(), [f["id"] for f in stored])
-    status = 201
-    if not stored:
-        codes = {e["code"] for e in errors}
-        status = 413 if "payload_too_large" in codes else 415
-    return jsonify({"items": stored, "errors": errors}), status
+    result = uploads.store_uploads(get_db(), settings(), received)
+    pipeline.after_upload(services(), get_db(), [f["id"] for f in result["items"]])
+    return jsonify(result), 201
 
 
 @bp.get("")

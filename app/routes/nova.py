@@ -4,14 +4,14 @@ from __future__ import annotations
 from flask import Blueprint, jsonify
 
 from app.routes._helpers import get_db, json_body, services
-from app.services import analysis, planning
+from app.services import analysis, analysis_request, planning
 
 bp = Blueprint("nova", __name__, url_prefix="/api/nova")
 
 
 @bp.get("/models")
 def list_models():
-    return jsonify(analysis.list_models(services()))
+    return jsonify(analysis_request.list_models(services()))
 
 
 @bp.post("/estimate")

@@ -1,4 +1,5 @@
-"""A Flask Request whose multipart files stream straight to disk with per-file size limits."""
+"""A Flask Request whose multipart files stream straight to disk with per-file size limits, and whose
+other bodies (JSON) are bounded by MAX_JSON_BYTES."""
 from __future__ import annotations
 
 import tempfile
@@ -8,6 +9,8 @@ from typing import IO
 from flask import Request, current_app
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from app.routes._helpers import max_json_bytes
+from app.routes.security import MULTIPART_ENDPOINTS
 from app.services import uploads
 
 
@@ -41,6 +44,27 @@ class StreamingUploadRequest(Request):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.upload_temp_paths: list[Path] = []
+
+    @property
+    def is_upload(self) -> bool:
+        """A multipart upload to the upload endpoint: the one body allowed past MAX_JSON_BYTES."""
+        return self.path in MULTIPART_ENDPOINTS and self.mimetype == "multipart/form-data"
+
+    @property
+    def max_content_length(self) -> int | None:
+        """How much of the body may be read: MAX_CONTENT_LENGTH for an upload, MAX_JSON_BYTES for anything
+        else, so no request body is ever read whole past its limit. Werkzeug refuses a larger Content-Length
+        before reading; a body of unknown length (chunked) it stops at the limit without a word, so JSON
+        may read one byte more, by which json_body tells a body over the limit from one exactly at it."""
+        if self._max_content_length is not None:
+            return self._max_content_length
+        if not current_app:
+            return super().max_content_length
+        return current_app.config["MAX_CONTENT_LENGTH"] if self.is_upload else max_json_bytes() + 1
+
+    @max_content_length.setter
+    def max_content_length(self, value: int | None) -> None:
+        self._max_content_length = value
 
     def discard_uploads(self) -> None:
         """Delete temp files not moved into the library (oversize, rejected, or an aborted request)."""

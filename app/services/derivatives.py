@@ -17,6 +17,7 @@ from app.media.probe import MediaError
 from app.media.proxies import ProxyCancelled, make_image_proxy, make_video_proxy
 from app.media.thumbnails import make_thumbnail
 from app.services import library
+from app.services.params import id_list, json_bool
 from app.services.tasks import TaskContext
 
 log = logging.getLogger(__name__)
@@ -157,14 +158,29 @@ def _select_ids(conn: sqlite3.Connection, params: dict[str, Any]) -> list[int]:
     return list(files_db.iter_file_ids(conn, query))
 
 
+PROXY_REQUEST_KEYS = ("file_ids", "filter", "force")
+
+
 def validate_request(conn: sqlite3.Connection, body: dict[str, Any]) -> dict[str, Any]:
-    """Turn an API body into task params; ids are checked now so mistakes fail fast."""
-    force = body.get("force", False)
-    if not isinstance(force, bool):
-        raise BadRequest("'force' must be true or false", code="invalid_parameter", details={"parameter": "force"})
-    if body.get("file_ids") is not None:
-        return {"file_ids": library.resolve_file_ids(conn, body), "force": force}
-    if body.get("filter") is not None:
+    """Turn an API body into task params; ids are checked now so mistakes fail fast. Exactly one of
+    `file_ids` (a list of ids) and `filter` (an object of list keys); `force` a JSON boolean; nothing else,
+    so a misspelt key is an error rather than a silently different selection."""
+    unknown = sorted(k for k in body if k not in PROXY_REQUEST_KEYS)
+    if unknown:
+        raise BadRequest(f"unknown key(s): {', '.join(unknown)}", code="invalid_parameter",
+                         details={"parameter": unknown[0], "allowed": list(PROXY_REQUEST_KEYS)})
+    force = json_bool("force", body.get("force", False))
+    has_ids, has_filter = body.get("file_ids") is not None, body.get("filter") is not None
+    if has_ids and has_filter:
+        raise BadRequest("give 'file_ids' or 'filter', not both", code="invalid_parameter",
+                         details={"parameter": "filter"})
+    if has_ids:
+        ids = id_list("file_ids", body["file_ids"])
+        return {"file_ids": library.resolve_file_ids(conn, {"file_ids": ids}), "force": force}
+    if has_filter:
+        if not isinstance(body["filter"], dict):
+            raise BadRequest("'filter' must be an object of list query keys", code="invalid_parameter",
+                             details={"parameter": "filter"})
         library.resolve_file_ids(conn, {"filter": body["filter"]})
         return {"filter": body["filter"], "force": force}
     raise BadRequest("give 'file_ids' or 'filter'", code="missing_parameter", details={"parameter": "file_ids"})

@@ -1,13 +1,14 @@
 """Importing a folder into the library: which folders may be imported, walking them, probing new files."""
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
 import os
 import sqlite3
 import stat
 from pathlib import Path, PurePosixPath
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 from app.config import Settings
 from app.db import files as files_db
@@ -22,30 +23,77 @@ FINGERPRINT_CHUNK = 64 * 1024
 IMPORT_BATCH = 50
 
 
+# Linux's limits: a path of at most PATH_MAX - 1 bytes, each name at most NAME_MAX bytes. Checked before
+# the path reaches the file system, which would answer ENAMETOOLONG.
+MAX_PATH_BYTES = 4095
+MAX_NAME_BYTES = 255
+OUTSIDE_ROOTS = "outside the library roots (LIBRARY_ROOTS)"
+
+
 def resolve_library_dir(settings: Settings, raw_path: Any) -> Path:
-    """Validate a folder the user asked to import; raise 400/403 with a clear message."""
+    """Validate a folder the user asked to import; raise 400/403 with a clear message.
+
+    A refusal says which rule refused the path, never where it led (a symlink such as /proc/self/cwd would
+    reveal the server's working directory) nor the configured roots."""
+    resolved = _resolve(_requested_path(raw_path))
+    if not any(is_within(resolved, root) for root in settings.LIBRARY_ROOTS):
+        raise Forbidden(f"the folder is {OUTSIDE_ROOTS}; only folders inside them may be imported",
+                        code="path_not_allowed", details={"field": "path", "setting": "LIBRARY_ROOTS"})
+    shown = raw_path.strip()
+    try:
+        info = os.stat(resolved)
+    except OSError as exc:
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+            raise BadRequest(f"folder not found: {shown}", code="path_not_found", details={"path": shown}) from None
+        raise _unusable(exc) from None
+    if not stat.S_ISDIR(info.st_mode):
+        raise BadRequest(f"not a folder: {shown}", code="not_a_directory", details={"path": shown})
+    if not os.access(resolved, os.R_OK | os.X_OK):
+        raise BadRequest(f"folder is not readable: {shown}", code="not_readable", details={"path": shown})
+    return resolved
+
+
+def _requested_path(raw_path: Any) -> Path:
+    """The absolute path asked for, checked as text: no NUL, valid UTF-8, within the length limits."""
     if not isinstance(raw_path, str) or not raw_path.strip():
         raise BadRequest("'path' must be a non-empty string naming a folder", details={"field": "path"})
-    if "\x00" in raw_path:
+    text = raw_path.strip()
+    if "\x00" in text:
         raise BadRequest("'path' contains a NUL character", details={"field": "path"})
-    candidate = Path(raw_path.strip()).expanduser()
+    try:
+        encoded = text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: no file has such a name
+        raise BadRequest("'path' is not valid Unicode text", details={"field": "path"}) from None
+    if len(encoded) > MAX_PATH_BYTES or any(len(part) > MAX_NAME_BYTES for part in encoded.split(b"/")):
+        raise BadRequest(f"'path' is too long: at most {MAX_PATH_BYTES} bytes, and {MAX_NAME_BYTES} bytes a name",
+                         code="path_too_long", details={"field": "path"})
+    if text == "~" or text.startswith("~/"):
+        try:
+            return Path(text).expanduser()  # the server user's home folder
+        except RuntimeError:
+            raise BadRequest("'~' cannot be expanded: the server's user has no home folder",
+                             details={"field": "path"}) from None
+    if text.startswith("~"):
+        # ~name would tell whether a user exists; only the server's own ~ is expanded.
+        raise BadRequest("'~name' paths are not expanded; give an absolute path", details={"field": "path"})
+    candidate = Path(text)
     if not candidate.is_absolute():
-        raise BadRequest("'path' must be an absolute path", details={"field": "path", "path": raw_path})
-    resolved = candidate.resolve()
-    if not any(is_within(resolved, root) for root in settings.LIBRARY_ROOTS):
-        raise Forbidden(
-            f"{resolved} is outside the allowed library roots; add it to LIBRARY_ROOTS to import it",
-            code="path_not_allowed",
-            details={"path": str(resolved), "library_roots": [str(r) for r in settings.LIBRARY_ROOTS],
-                     "setting": "LIBRARY_ROOTS"},
-        )
-    if not resolved.exists():
-        raise BadRequest(f"folder not found: {resolved}", code="path_not_found", details={"path": str(resolved)})
-    if not resolved.is_dir():
-        raise BadRequest(f"not a folder: {resolved}", code="not_a_directory", details={"path": str(resolved)})
-    if not os.access(resolved, os.R_OK | os.X_OK):
-        raise BadRequest(f"folder is not readable: {resolved}", code="not_readable", details={"path": str(resolved)})
-    return resolved
+        raise BadRequest("'path' must be an absolute path", details={"field": "path", "path": text[:300]})
+    return candidate
+
+
+def _resolve(candidate: Path) -> Path:
+    """The path with every symlink and `..` resolved. os.path.realpath, not Path.resolve: in Python 3.11
+    the latter raises RuntimeError on a symlink loop; a loop inside a root is reported by the stat after."""
+    return Path(os.path.realpath(candidate))
+
+
+def _unusable(exc: OSError) -> BadRequest:
+    reasons = {errno.ELOOP: ("symlink_loop", "the path leads into a symlink loop"),
+               errno.ENAMETOOLONG: ("path_too_long", "the path is too long once its symlinks are followed"),
+               errno.EACCES: ("not_readable", "permission denied on the path")}
+    code, message = reasons.get(exc.errno, ("path_unusable", f"the path cannot be read: {exc.strerror}"))
+    return BadRequest(message, code=code, details={"field": "path"})
 
 
 def is_within(path: Path, root: Path) -> bool:
@@ -61,45 +109,83 @@ def media_type_for_name(name: str) -> str | None:
     return None
 
 
-def walk_media(root: Path, recursive: bool, on_error) -> Iterator[tuple[str, str | None]]:
-    """Yield (path, media type by extension or None) for every file; loops and errors go to on_error."""
+def walk_media(root: Path, recursive: bool, on_error, roots: Sequence[Path] | None = None
+               ) -> Iterator[tuple[str, str | None]]:
+    """Yield (path, media type by extension or None) for every file; what is skipped goes to on_error.
+
+    Everything the walk reaches resolves inside `roots` (default: the folder being imported): a symlink
+    to a file or folder elsewhere is reported and skipped, as is a symlink loop or a folder reached twice.
+    Only symlinks need resolving: any other entry of a folder that resolves inside a root is inside too."""
+    base = Path(os.path.realpath(root))
+    allowed = [Path(os.path.realpath(r)) for r in roots] if roots else [base]
+    outside = OUTSIDE_ROOTS if roots else "outside the folder being imported"
+    if not any(is_within(base, r) for r in allowed):
+        on_error(str(root), f"the folder is {outside}; skipped")
+        return
     seen_dirs: set[tuple[int, int]] = set()
-    stack = [root]
+    stack = [(root, base)]
     while stack:
-        folder = stack.pop()
+        folder, real = stack.pop()
         try:
-            info = folder.stat()
+            info = os.stat(real)
         except OSError as exc:
             on_error(str(folder), f"cannot read folder: {exc.strerror or exc}")
             continue
         key = (info.st_dev, info.st_ino)
         if key in seen_dirs:
-            on_error(str(folder), "symlink loop: folder already visited")
+            on_error(str(folder), "folder already visited through another symlink; skipped")
             continue
         seen_dirs.add(key)
-        try:
-            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        try:  # the folder checked above is the one listed, whatever its path's symlinks say now
+            entries = sorted(os.scandir(real), key=lambda e: e.name)
         except OSError as exc:
             on_error(str(folder), f"cannot list folder: {exc.strerror or exc}")
             continue
         subdirs = []
         for entry in entries:
-            try:
-                is_dir = entry.is_dir(follow_symlinks=True)
-                is_file = not is_dir and entry.is_file(follow_symlinks=True)
-            except OSError as exc:
-                on_error(entry.path, f"cannot stat: {exc.strerror or exc}")
+            if entry.name.startswith("."):
                 continue
-            if is_dir:
-                if recursive and not entry.name.startswith("."):
-                    subdirs.append(Path(entry.path))
-            elif is_file:
-                if entry.name.startswith("."):
-                    continue
-                yield entry.path, media_type_for_name(entry.name)
-            elif entry.is_symlink():
-                on_error(entry.path, "broken symlink")
+            shown = os.path.join(folder, entry.name)  # files keep the path they were found by
+            target = _entry_target(entry, shown, real, allowed, outside, recursive, on_error)
+            if target is None:
+                continue
+            path, is_dir = target
+            if is_dir and is_within(real, path):  # leads back to this folder or one above it
+                on_error(shown, "symlink loop: it leads back to a folder above it; not followed")
+            elif is_dir:
+                subdirs.append((Path(shown), path))
+            else:
+                yield shown, media_type_for_name(entry.name)
         stack.extend(reversed(subdirs))
+
+
+def _entry_target(entry: os.DirEntry, shown: str, real_folder: Path, allowed: list[Path], outside: str,
+                  recursive: bool, on_error) -> tuple[Path, bool] | None:
+    """(where the entry really is, whether it is a folder), or None when it is skipped (and reported).
+    Plain entries answer from the directory listing; only symlinks cost a stat and a resolve."""
+    try:
+        if not entry.is_symlink():
+            is_dir = entry.is_dir(follow_symlinks=False)
+            if (is_dir and not recursive) or not (is_dir or entry.is_file(follow_symlinks=False)):
+                return None  # a folder of a flat import; sockets, fifos, devices: not media
+            return real_folder / entry.name, is_dir
+        target_info = os.stat(entry.path)  # follows the link: ELOOP for a loop, ENOENT when broken
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            on_error(shown, "symlink loop; not followed")
+        elif exc.errno in (errno.ENOENT, errno.ENOTDIR):
+            on_error(shown, "broken symlink")
+        else:
+            on_error(shown, f"cannot stat: {exc.strerror or exc}")
+        return None
+    is_dir = stat.S_ISDIR(target_info.st_mode)
+    if (is_dir and not recursive) or not (is_dir or stat.S_ISREG(target_info.st_mode)):
+        return None
+    target = Path(os.path.realpath(entry.path))
+    if not any(is_within(target, r) for r in allowed):
+        on_error(shown, f"symlink leads {outside}; skipped")
+        return None
+    return target, is_dir
 
 
 def fingerprint_file(path: str, size: int) -> str:
@@ -151,8 +237,10 @@ def file_values(path: str, info: os.stat_result, fingerprint: str, media_type: s
     return values
 
 
-def run_import(ctx: TaskContext, params: dict[str, Any]) -> dict[str, Any]:
-    """Task handler: scan a folder and add new media; re-imports add only what is new."""
+def run_import(ctx: TaskContext, params: dict[str, Any], roots: Sequence[Path] | None = None) -> dict[str, Any]:
+    """Task handler: scan a folder and add new media; re-imports add only what is new. Symlinks are
+    followed only where they stay inside `roots` (LIBRARY_ROOTS; without them, inside the folder itself).
+    Each file is counted once: imported, updated, moved, skipped_* or failed (with its reason)."""
     root = Path(params["path"])
     recursive = bool(params.get("recursive", True))
     for name in ("imported", "skipped_existing", "skipped_unsupported", "moved", "updated", "failed"):
@@ -160,7 +248,7 @@ def run_import(ctx: TaskContext, params: dict[str, Any]) -> dict[str, Any]:
 
     candidates: list[tuple[str, str]] = []
     unsupported = 0
-    for path, media_type in walk_media(root, recursive, ctx.fail_item):
+    for path, media_type in walk_media(root, recursive, ctx.fail_item, roots):
         if media_type is None:
             unsupported += 1
         else:
@@ -226,14 +314,17 @@ def _import_batch(ctx: TaskContext, batch: list[tuple[str, str]], new_ids: list[
             existing, values = payload
             if existing is not None:
                 files_db.update_file(conn, existing["id"], values)
-                ctx.advance(updated=1)
-                file_id = existing["id"]
             else:
                 file_id = files_db.insert_file(conn, values)
+            if values["status"] == "failed":
+                # The row stays in the library with its reason; the file counts as failed, not imported.
+                ctx.fail_item(values["path"], values["error"])
+                ctx.advance()
+            elif existing is not None:
+                ctx.advance(updated=1)
+            else:
                 new_ids.append(file_id)
                 ctx.advance(imported=1)
-            if values["status"] == "failed":
-                ctx.fail_item(values["path"], values["error"])
 
 
 def _utf8_ok(path: str, ctx: TaskContext) -> bool:

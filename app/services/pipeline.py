@@ -28,7 +28,8 @@ def provider_pipelines() -> dict[str, ProviderPipeline]:
 
 def register_task_kinds(services: Services) -> None:
     tasks = services.tasks
-    tasks.register("import", importing.run_import, then=after_import)
+    tasks.register("import", lambda ctx, params: importing.run_import(ctx, params, roots=services.settings.LIBRARY_ROOTS),
+                   then=after_import)
     tasks.register("proxies", lambda ctx, params: derivatives.run_derivatives(services.settings, ctx, params))
     tasks.register("analyze", lambda ctx, params: analysis.run_analyze_task(services, ctx, params))
     tasks.register("batch_stage", lambda ctx, params: staging.run_stage_task(services, ctx, params))

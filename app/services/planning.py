@@ -9,7 +9,7 @@ from app.config import Settings
 from app.errors import Unprocessable
 from app.nova.catalog import NovaModel
 from app.nova.estimate import cost_usd
-from app.services.analysis import parse_request, types_for_media
+from app.services.analysis_request import parse_request, types_for_media
 from app.services.context import Services
 from app.services.estimates import DOCUMENTED, Estimator
 

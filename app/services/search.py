@@ -17,7 +17,7 @@ from typing import Any, Iterable
 from app.db import analysis as analysis_db
 from app.db import search as search_db
 from app.db import transaction
-from app.errors import BadRequest
+from app.services.params import choice_param, int_param, optional, text_param
 
 log = logging.getLogger(__name__)
 
@@ -172,29 +172,17 @@ def _fts_term(term: str) -> str:
 
 
 def parse_search_args(args: Any) -> dict[str, Any]:
-    """Validate `q`, `media_type`, `page`, `per_page` from a query string."""
-    q = str(args.get("q") or "")
-    media_type = (args.get("media_type") or "").strip().lower() or None
-    if media_type not in (None, "video", "image"):
-        raise BadRequest("'media_type' must be video or image", code="invalid_parameter",
-                         details={"parameter": "media_type", "allowed": ["video", "image"]})
-    return {"q": q, "media_type": media_type, "page": _int_arg(args, "page", 1, 1, 10_000),
-            "per_page": _int_arg(args, "per_page", 20, 1, MAX_PER_PAGE)}
-
-
-def _int_arg(args: Any, name: str, default: int, low: int, high: int) -> int:
-    raw = args.get(name)
-    if raw is None or str(raw).strip() == "":
-        return default
-    try:
-        value = int(str(raw).strip())
-    except ValueError:
-        raise BadRequest(f"'{name}' must be an integer", code="invalid_parameter",
-                         details={"parameter": name}) from None
-    if not low <= value <= high:
-        raise BadRequest(f"'{name}' must be between {low} and {high}", code="invalid_parameter",
-                         details={"parameter": name, "value": value})
-    return value
+    """Validate `q`, `media_type`, `page`, `per_page` from a query string (the first of repeated keys) or
+    a mapping; a list or an object where a value belongs is a 400, not its text."""
+    raw_q = args.get("q")
+    q = "" if raw_q is None else text_param("q", raw_q, MAX_QUERY_CHARS)
+    raw_type = optional(args, "media_type")
+    media_type = None if raw_type is None else choice_param("media_type", raw_type, ("video", "image"))
+    page = optional(args, "page")
+    per_page = optional(args, "per_page")
+    return {"q": q, "media_type": media_type,
+            "page": 1 if page is None else int_param("page", page, 1, 10_000),
+            "per_page": 20 if per_page is None else int_param("per_page", per_page, 1, MAX_PER_PAGE)}
 
 
 def search(conn: sqlite3.Connection, q: str, media_type: str | None = None, page: int = 1,

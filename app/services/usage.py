@@ -8,10 +8,15 @@ from typing import Any, Mapping
 
 from app.db import usage as usage_db
 from app.errors import BadRequest
+from app.services.params import day_param, optional
 from app.utils.clock import utcnow
 
 MAX_DAYS = 366
 DEFAULT_DAYS = 7
+# The days a report may name. Nothing is stored before the Unix epoch (times come from the system clock),
+# and a range ends the day before the last one the calendar has, as the query runs to the next midnight.
+FIRST_DAY = date(1970, 1, 1)
+LAST_DAY = date.max - timedelta(days=1)
 
 
 def parse_range(args: Mapping[str, Any], today: date | None = None) -> tuple[date, date]:
@@ -28,14 +33,8 @@ def parse_range(args: Mapping[str, Any], today: date | None = None) -> tuple[dat
 
 
 def _day(args: Mapping[str, Any], name: str) -> date | None:
-    raw = args.get(name)
-    if raw is None or str(raw).strip() == "":
-        return None
-    try:
-        return date.fromisoformat(str(raw).strip())
-    except ValueError:
-        raise BadRequest(f"'{name}' must be a date as YYYY-MM-DD", code="invalid_parameter",
-                         details={"parameter": name}) from None
+    raw = optional(args, name)
+    return None if raw is None else day_param(name, raw, FIRST_DAY, LAST_DAY)
 
 
 def _sums(row: sqlite3.Row) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from app.db import tasks as tasks_db
 from app.db import transaction
 from app.errors import Conflict, NotFound
 from app.inference.base import ConflictError, InferenceError
-from app.services.analysis import parse_types
+from app.services.analysis_request import parse_types
 from app.services.batch import common
 from app.services.batch.status import batch_to_dict, refresh_batch
 from app.services.batch.submission import submit_plan

@@ -8,7 +8,9 @@ from datetime import datetime
 from typing import Any
 
 from app.db import chunks as chunks_db
+from app.errors import BadRequest
 from app.services.batch.common import OUTPUT_ROOT as _OUTPUT, STAGING_ROOT as _STAGING
+from app.services.params import float_param, json_bool
 from app.storage.base import ObjectStore, StorageError
 from app.utils.clock import utc
 from app.utils.crashpoints import crashpoint
@@ -17,6 +19,9 @@ log = logging.getLogger(__name__)
 
 STAGING_ROOT = f"{_STAGING}/"
 OUTPUT_ROOT = f"{_OUTPUT}/"
+# The cut-off is now minus this many days: a century is more than any chunk's age, and far below where
+# the date arithmetic overflows (about 7.4e5 days back from today; 1e30 or 1e308 used to reach it).
+MAX_AGE_DAYS = 36_500
 
 
 def _prefixes(chunk: sqlite3.Row) -> list[str]:
@@ -62,6 +67,23 @@ def cleanup_chunk(conn: sqlite3.Connection, store: ObjectStore, chunk: sqlite3.R
         chunks_db.mark_cleaned(conn, chunk["id"], now)
 
 
+def parse_request(body: dict[str, Any]) -> dict[str, Any]:
+    """The options of POST /reports/api/storage/batch/cleanup: cleanup()'s keyword arguments."""
+    # Only a JSON boolean false deletes; anything else (missing, "false", 0) is a dry run.
+    dry_run = body.get("dry_run", True) is not False
+    older = body.get("older_than_days")
+    if older is not None and (isinstance(older, bool) or not isinstance(older, (int, float))):
+        raise BadRequest("'older_than_days' must be a non-negative number", code="invalid_parameter",
+                         details={"parameter": "older_than_days"})
+    return {"dry_run": dry_run, "include_failed": json_bool("include_failed", body.get("include_failed", False)),
+            "older_than_days": older_days(older)}
+
+
+def older_days(value: Any) -> float | None:
+    """A job age in days, 0 to MAX_AGE_DAYS (finite: NaN and infinities are refused)."""
+    return None if value is None else float_param("older_than_days", value, 0, MAX_AGE_DAYS)
+
+
 def cleanup(conn: sqlite3.Connection, store: ObjectStore, *, dry_run: bool = True, include_failed: bool = False,
             older_than_days: float | None = None, chunk_ids: list[int] | None = None,
             now: datetime | None = None) -> CleanupReport:
@@ -69,7 +91,7 @@ def cleanup(conn: sqlite3.Connection, store: ObjectStore, *, dry_run: bool = Tru
     current = utc(now)
     report = CleanupReport(dry_run=dry_run)
     for chunk in chunks_db.cleanable_chunks(conn, current, include_failed=include_failed,
-                                            older_than_days=older_than_days):
+                                            older_than_days=older_days(older_than_days)):
         if chunk_ids is not None and chunk["id"] not in chunk_ids:
             continue
         cleanup_chunk(conn, store, chunk, current, dry_run=dry_run, report=report)

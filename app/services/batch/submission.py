@@ -14,7 +14,7 @@ from app.db import transaction
 from app.errors import Unprocessable
 from app.nova.catalog import NovaModel, request_model_id
 from app.nova.prompts import PROMPT_VERSION
-from app.services import analysis, library, planning
+from app.services import analysis, analysis_request, library, planning
 from app.services.batch import common
 from app.services.batch.status import batch_to_dict
 from app.services.context import Services
@@ -27,12 +27,12 @@ log = logging.getLogger(__name__)
 def create_submission(conn: sqlite3.Connection, services: Services, body: Mapping[str, Any], *,
                       now: datetime | None = None) -> dict[str, Any]:
     """POST /api/batch/nova: validate, resolve the files on the server, plan and submit; the batch dict."""
-    model = analysis.resolve_model(services, body.get("model"), for_submit=True)
-    types = analysis.parse_types(body.get("analysis_types"))
-    options = analysis.parse_options(body.get("options"))
+    model = analysis_request.resolve_model(services, body.get("model"), for_submit=True)
+    types = analysis_request.parse_types(body.get("analysis_types"))
+    options = analysis_request.parse_options(body.get("options"))
     mode = body.get("mode", "auto")
     rows = files_db.get_files(conn, library.resolve_file_ids(conn, body))
-    analysis.require_media_support(model, rows)
+    analysis_request.require_media_support(model, rows)
     return submit_plan(conn, services, rows=rows, model=model, types=types, options=options, mode=mode, now=now)
 
 
