@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -10,7 +11,7 @@ from media_factory import (BOTTOM_COLOR, SECOND_COLORS, TOP_COLOR, make_test_gif
                            make_test_video, truncated_copy)
 from PIL import Image
 
-from app.media._transcode import plan_size
+from app.media._transcode import plan_size, proxy_rate
 from app.media.errors import MediaError, ProxyCancelled
 from app.media.proxies import IMAGE_PROXY_SPEC, VIDEO_PROXY_SPEC, make_image_proxy, make_video_proxy
 from app.media.thumbnails import extract_frame_jpeg, make_thumbnail
@@ -74,12 +75,13 @@ def test_video_proxy_is_h264_yuv420p_within_720p_with_even_sides(car_proxy: tupl
     assert result.spec == VIDEO_PROXY_SPEC == "h264-720p-15fps-aac"
 
 
-def test_video_proxy_has_constant_15_fps(car_proxy: tuple) -> None:
+def test_video_proxy_keeps_a_12_5_fps_source_at_a_constant_12_5_fps(car_proxy: tuple) -> None:
+    # 15 fps is a ceiling, not a target: a slower source keeps its own rate (no duplicated frames).
     _, video, _, _ = car_proxy
-    assert video["rate"] == 15
+    assert video["rate"] == Fraction(25, 2)
     steps = {round(b - a, 4) for a, b in zip(video["times"], video["times"][1:])}
-    assert steps == {round(1 / 15, 4)}
-    assert video["frames"] / (video["times"][-1] + 1 / 15) == pytest.approx(15, abs=0.01)
+    assert steps == {0.08}
+    assert video["frames"] == 377, "the source's 377 frames, each once"
 
 
 def test_video_proxy_keeps_source_duration_and_audio(car_proxy: tuple) -> None:
@@ -113,11 +115,65 @@ def test_silent_source_gives_silent_proxy_and_drops_frames_to_15_fps(tmp_path: P
     assert video["duration"] == pytest.approx(2.0, abs=0.2)
 
 
-def test_slow_source_is_filled_to_a_constant_15_fps(tmp_path: Path) -> None:
+def test_slow_source_keeps_its_rate(tmp_path: Path) -> None:
     src = make_test_video(tmp_path / "slow.mp4", seconds=2, fps=5)
-    video = read_video(make_video_proxy(src, tmp_path / "p.mp4").path)
-    assert video["frames"] == 30
-    assert {round(b - a, 4) for a, b in zip(video["times"], video["times"][1:])} == {round(1 / 15, 4)}
+    result = make_video_proxy(src, tmp_path / "p.mp4")
+    video = read_video(result.path)
+    assert video["rate"] == 5 and video["frames"] == 10
+    assert {round(b - a, 4) for a, b in zip(video["times"], video["times"][1:])} == {0.2}
+    assert result.duration_seconds == pytest.approx(2.0) == pytest.approx(video["duration"], abs=0.05)
+
+
+def test_10_fps_sample_gives_a_10_fps_proxy_of_its_1394_frames(tmp_path: Path) -> None:
+    result = make_video_proxy(MEDIA / "one-by-one-person-detection.mp4", tmp_path / "p.mp4")
+    video = read_video(result.path)
+    assert video["rate"] == 10 and video["frames"] == 1394, "at 15 fps it had 2,091 frames, a third copies"
+    assert {round(b - a, 4) for a, b in zip(video["times"], video["times"][1:])} == {0.1}
+    assert result.duration_seconds == pytest.approx(139.4) and video["duration"] == pytest.approx(139.4, abs=0.2)
+
+
+def make_vfr_video(path: Path, steps: list[float], count: int) -> Path:
+    """Frames `steps` seconds apart in turn (a variable frame rate), in an MP4 with a millisecond time base."""
+    with av.open(str(path), mode="w") as out:
+        stream = out.add_stream("libx264", rate=30, width=160, height=120, time_base=Fraction(1, 1000))
+        stream.pix_fmt = "yuv420p"
+        stream.codec_context.time_base = Fraction(1, 1000)
+        seconds = 0.0
+        for index in range(count):
+            frame = av.VideoFrame(160, 120, "yuv420p")
+            frame.pts, frame.time_base = round(seconds * 1000), Fraction(1, 1000)
+            out.mux(stream.encode(frame))
+            seconds += steps[index % len(steps)]
+        out.mux(stream.encode(None))
+    return path
+
+
+@pytest.mark.parametrize(("steps", "expected"), [
+    # Bursts at 50 fps, about 10 fps on average: the proxy runs at the average rate, not the burst rate.
+    ([0.02, 0.18], None),
+    # 20 fps on average: held at the 15 fps ceiling.
+    ([0.02, 0.08], Fraction(15)),
+])
+def test_variable_rate_source_gets_its_average_rate_at_most_15(tmp_path: Path, steps: list, expected) -> None:
+    src = make_vfr_video(tmp_path / "vfr.mp4", steps, 40)
+    with av.open(str(src)) as container:
+        average = container.streams.video[0].average_rate
+    result = make_video_proxy(src, tmp_path / "p.mp4")
+    video = read_video(result.path)
+    rate = expected or average
+    assert video["rate"] == pytest.approx(float(rate), abs=0.01) and video["rate"] <= 15
+    assert len({round(b - a, 4) for a, b in zip(video["times"], video["times"][1:])}) == 1, "constant rate"
+    assert video["frames"] == pytest.approx(result.duration_seconds * float(rate), abs=1)
+
+
+@pytest.mark.parametrize(("source", "expected"), [
+    (Fraction(10), Fraction(10)), (Fraction(25, 2), Fraction(25, 2)), (Fraction(15), Fraction(15)),
+    (Fraction(30000, 1001), Fraction(15)), (Fraction(60), Fraction(15)), (Fraction(5), Fraction(5)),
+    (Fraction(640000, 61653), Fraction(640000, 61653).limit_denominator(1001)), (None, Fraction(15)),
+    (Fraction(0), Fraction(15)), (Fraction(1, 10**6), Fraction(1, 1001)),
+])
+def test_proxy_rate_is_the_source_rate_capped_at_the_ceiling(source, expected) -> None:
+    assert proxy_rate(source, 15) == expected
 
 
 def test_1080p_source_is_scaled_to_720_high(tmp_path: Path) -> None:
@@ -198,7 +254,7 @@ def test_truncated_video_gives_a_proxy_of_what_decodes(tmp_path: Path) -> None:
     result = make_video_proxy(src, tmp_path / "p.mp4")
     video = read_video(result.path)
     assert 5 < video["duration"] < 25
-    assert video["frames"] == pytest.approx(result.duration_seconds * 15, abs=1)
+    assert video["frames"] == pytest.approx(result.duration_seconds * 12.5, abs=1)
 
 
 def test_existing_proxy_is_replaced_whole(tmp_path: Path) -> None:
@@ -206,7 +262,7 @@ def test_existing_proxy_is_replaced_whole(tmp_path: Path) -> None:
     dest = tmp_path / "p.mp4"
     dest.write_bytes(b"old proxy")
     result = make_video_proxy(src, dest)
-    assert read_video(dest)["frames"] == 8 and result.size_bytes == dest.stat().st_size
+    assert read_video(dest)["frames"] == 5 and result.size_bytes == dest.stat().st_size
 
 
 def test_wall_photo_proxy_is_1195_by_896_jpeg(tmp_path: Path) -> None:

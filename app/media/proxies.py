@@ -43,7 +43,11 @@ def video_proxy_spec(max_height: int = 720, fps: int = 15) -> str:
 def make_video_proxy(src: Path, dest: Path, *, max_height: int = 720, fps: int = 15,
                      progress: Callable[[float], None] | None = None,
                      should_cancel: Callable[[], bool] | None = None) -> ProxyResult:
-    """Transcode `src` to an MP4 at `dest` (H.264 yuv420p, constant fps, AAC, faststart), atomically."""
+    """Transcode `src` to an MP4 at `dest` (H.264 yuv420p, AAC, faststart), atomically.
+
+    The frame rate is constant: the source's average rate, at most `fps` (_transcode.proxy_rate). The spec
+    keeps naming the ceiling, which is what a proxy made with these settings promises.
+    """
     src, dest = Path(src), Path(dest)
     check_readable(src)
     settings = _transcode.TranscodeSettings(max_height=max_height, fps=fps)

@@ -1,7 +1,12 @@
 """The media library: listing, filtering, showing and deleting files."""
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 import logging
+import math
+import re
 import sqlite3
 from pathlib import Path, PurePosixPath
 from typing import Any, Mapping
@@ -10,12 +15,16 @@ from app.config import Settings
 from app.db import files as files_db
 from app.errors import BadRequest, NotFound
 from app.services.importing import is_within
-from app.services.params import bool_param, choice_param, day_param, float_param, int_param, optional
+from app.services.params import (MAX_INT, bool_param, choice_param, day_param, float_param, int_param, invalid,
+                                 id_list, optional, text_param)
 from app.db import transaction
 
 log = logging.getLogger(__name__)
 
 MAX_PER_PAGE = 500
+# Longer than any cursor this API makes: the longest sort value is a path (PATH_MAX is 4,096 bytes).
+MAX_CURSOR_CHARS = 12_000
+_CURSOR_TEXT = re.compile(r"[A-Za-z0-9_-]+")
 ANALYSIS_STATES = ("none", "pending", "completed", "failed")
 
 
@@ -27,14 +36,14 @@ FILTER_KEYS = (
 
 def parse_file_query(args: Mapping[str, Any], *, paged: bool = True) -> files_db.FileQuery:
     """Validate list parameters (query string or a JSON filter) into a FileQuery; 400 on bad input."""
-    known = set(FILTER_KEYS) | ({"sort", "order", "page", "per_page"} if paged else set())
+    known = set(FILTER_KEYS) | ({"sort", "order", "page", "per_page", "cursor"} if paged else set())
     unknown = sorted(k for k in args if k not in known and k not in {"_"})
     if unknown and not paged:
         raise BadRequest(f"unknown filter key(s): {', '.join(unknown)}", code="invalid_filter",
                          details={"unknown": unknown, "allowed": list(FILTER_KEYS)})
     query = files_db.FileQuery()
     if optional(args, "q") is not None:
-        query.q = str(args["q"])[:500]
+        query.q = _unicode_text("q", args["q"], 500)
     if optional(args, "media_type") is not None:
         query.media_type = choice_param("media_type", args["media_type"], ("video", "image"))
     if optional(args, "has_proxy") is not None:
@@ -53,7 +62,7 @@ def parse_file_query(args: Mapping[str, Any], *, paged: bool = True) -> files_db
         if optional(args, key) is not None:
             setattr(query, key, day_param(key, args[key]).isoformat())
     if optional(args, "directory") is not None:
-        directory = str(args["directory"]).strip()
+        directory = _unicode_text("directory", args["directory"], MAX_CURSOR_CHARS).strip()
         if not directory.startswith("/"):
             raise BadRequest("'directory' must be an absolute POSIX path", code="invalid_parameter",
                              details={"parameter": "directory"})
@@ -69,7 +78,84 @@ def parse_file_query(args: Mapping[str, Any], *, paged: bool = True) -> files_db
             query.page = int_param("page", args["page"], 1, 10_000_000)
         if optional(args, "per_page") is not None:
             query.per_page = int_param("per_page", args["per_page"], 1, MAX_PER_PAGE)
+        if optional(args, "cursor") is not None:
+            if optional(args, "page") is not None:
+                raise invalid("cursor", "give 'page' or 'cursor', not both: the cursor already says where "
+                              "the page starts")
+            query.after = decode_cursor(args["cursor"], query.sort, query.order)
     return query
+
+
+def _unicode_text(name: str, value: Any, max_chars: int) -> str:
+    """A string SQLite can bind: a JSON filter may hold a list, and a CLI argument undecodable bytes (Python
+    passes them on as lone surrogates, which sqlite3 refuses with UnicodeEncodeError)."""
+    text = text_param(name, value, max_chars)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise invalid(name, f"'{name}' is not valid Unicode text") from None
+    return text
+
+
+def encode_cursor(sort: str, order: str, key: tuple[Any, int]) -> str:
+    """An opaque position for keyset paging: base64url (unpadded) of [sort, order, sort value, id]."""
+    raw = json.dumps([sort, order, key[0], key[1]], ensure_ascii=False, separators=(",", ":"))
+    return _base64url(raw.encode("utf-8"))
+
+
+def decode_cursor(text: Any, sort: str, order: str) -> tuple[Any, int]:
+    """The (sort value, id) of a cursor made by encode_cursor for this sort and order; 400 for anything else.
+
+    Clients can send any bytes, so every part is checked before it is bound to a query (never put in SQL):
+    canonical base64url, a JSON list of four, the same sort and order, a value of the sort column's type
+    (finite, within SQLite's integers, valid Unicode) and an id.
+    """
+    if not isinstance(text, str) or len(text) > MAX_CURSOR_CHARS or not _CURSOR_TEXT.fullmatch(text):
+        raise invalid("cursor", "'cursor' is not a cursor from this API (base64url text expected)")
+    try:
+        raw = base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_", validate=True)
+        if _base64url(raw) != text:
+            raise ValueError("not canonical")
+        data = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+    except (binascii.Error, ValueError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise invalid("cursor", "'cursor' is not a cursor from this API") from None
+    if not isinstance(data, list) or len(data) != 4:
+        raise invalid("cursor", "'cursor' is not a cursor from this API")
+    cursor_sort, cursor_order, value, file_id = data
+    if (cursor_sort, cursor_order) != (sort, order):
+        raise invalid("cursor", "'cursor' belongs to another sort or order; start again without it")
+    if not _is_int(file_id) or not 0 <= file_id <= MAX_INT or not _valid_sort_value(sort, value):
+        raise invalid("cursor", "'cursor' is not a cursor from this API")
+    return value, file_id
+
+
+def _base64url(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _valid_sort_value(sort: str, value: Any) -> bool:
+    types, nullable = files_db.SORT_VALUE_TYPES[sort]
+    if value is None:
+        return nullable
+    if isinstance(value, bool) or not isinstance(value, types):
+        return False
+    if isinstance(value, int):
+        return -MAX_INT - 1 <= value <= MAX_INT
+    if isinstance(value, float):
+        return math.isfinite(value)
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def file_to_dict(row: sqlite3.Row, *, detail: bool = False) -> dict[str, Any]:
@@ -112,12 +198,16 @@ def file_to_dict(row: sqlite3.Row, *, detail: bool = False) -> dict[str, Any]:
 
 
 def list_files(conn: sqlite3.Connection, query: files_db.FileQuery) -> dict[str, Any]:
-    rows = files_db.list_files(conn, query)
+    """A page of files with the total and summary of everything matching; `next` continues after it."""
+    rows, more = files_db.list_page(conn, query)
+    next_cursor = encode_cursor(query.sort, query.order, files_db.sort_key(rows[-1], query.sort)) if more else None
     return {
         "items": [file_to_dict(row) for row in rows],
         "total": None,
-        "page": query.page,
+        # A cursor page has no number: rows may have come or gone before it since page 1.
+        "page": query.page if query.after is None else None,
         "per_page": query.per_page,
+        "next": next_cursor,
         "summary": None,
     } | _with_summary(conn, query)
 
@@ -137,13 +227,7 @@ def get_file(conn: sqlite3.Connection, file_id: int) -> sqlite3.Row:
 def resolve_file_ids(conn: sqlite3.Connection, body: Mapping[str, Any]) -> list[int]:
     """`file_ids` or `filter` from a JSON body, resolved on the server."""
     if "file_ids" in body and body["file_ids"] is not None:
-        raw = body["file_ids"]
-        if not isinstance(raw, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in raw):
-            raise BadRequest("'file_ids' must be a list of integers", code="invalid_parameter",
-                             details={"parameter": "file_ids"})
-        ids = list(dict.fromkeys(raw))
-        if not ids:
-            raise BadRequest("'file_ids' is empty", code="invalid_parameter", details={"parameter": "file_ids"})
+        ids = id_list("file_ids", body["file_ids"])
         found = {row["id"] for row in files_db.get_files(conn, ids)}
         missing = [i for i in ids if i not in found]
         if missing:

@@ -62,3 +62,47 @@ def test_filters_sorting_and_select_all_matching(quiet_server, page, shots):
         focused.add(page.evaluate("document.activeElement.id || document.activeElement.className"))
     assert {"f-q", "f-media_type", "select-page"} <= focused
     assert page.problems == [] and page.dialogs == []
+
+
+def test_pager_follows_cursors_forward_and_comes_back(quiet_server, page):
+    base = quiet_server.url
+    import_via_api(page, base, quiet_server.library)
+    expected = [[f["name"] for f in page.request.get(f"{base}/api/files?per_page=2&page={n}").json()["items"]]
+                for n in range(1, 5)]
+    lists: list[str] = []
+    page.on("request", lambda r: lists.append(r.url) if "/api/files?" in r.url else None)
+
+    def shown() -> list[str]:
+        return page.locator("#file-rows a.file-name").all_inner_texts()
+
+    def go(label: str, number: int) -> str:
+        lists.clear()
+        page.get_by_role("button", name=label).click()
+        page.wait_for_url(re.compile(rf"page={number}") if number > 1 else re.compile(r"/files\?per_page=2$"))
+        page.locator("#pager .active .page-link", has_text=str(number)).wait_for()
+        page.locator("#file-rows:not([aria-busy])").wait_for(state="attached")
+        assert len(lists) == 1, lists
+        return lists[0]
+
+    page.goto(f"{base}/files?per_page=2")
+    page.locator("#file-rows tr").nth(1).wait_for()
+    assert shown() == expected[0]
+    for number in (2, 3, 4):
+        url = go("Next page", number)
+        # Next continues from the previous page's last row (keyset), not by counting rows with OFFSET.
+        assert "cursor=" in url and not re.search(r"[?&]page=", url), url
+        assert shown() == expected[number - 1]
+    assert page.locator("#pager [aria-label='Next page']").is_disabled(), "7 files: page 4 is the last"
+    url = go("Previous page", 3)
+    assert "cursor=" in url and shown() == expected[2]
+    url = go("Previous page", 2)
+    assert shown() == expected[1]
+    url = go("Previous page", 1)
+    assert "cursor=" not in url and shown() == expected[0]
+    # A page opened by its number (a bookmark) loads by OFFSET, and Next goes on by cursor from there.
+    page.goto(f"{base}/files?per_page=2&page=3")
+    page.locator("#pager .active .page-link", has_text="3").wait_for()
+    assert shown() == expected[2]
+    url = go("Next page", 4)
+    assert "cursor=" in url and shown() == expected[3]
+    assert page.problems == [] and page.dialogs == []

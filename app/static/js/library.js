@@ -12,6 +12,11 @@ const LAST_PATH_KEY = "mediaLibrary.lastImportPath";
 
 let state = readState();
 let lastList = null;
+// Keyset paging: the cursor that starts each page (by number) of the current view, learnt from the `next`
+// of the page before it. Deep pages by OFFSET make the server walk every earlier row; a cursor seeks.
+// The URL keeps the page number, so a bookmark opens by number and paging goes on by cursor from there.
+let pageCursors = new Map();
+let cursorView = "";
 // Selection: explicit ids, or every file matching the filter the user was looking at.
 let selection = { mode: "ids", ids: new Set(), filter: null, count: 0 };
 const failureReasons = new Map();
@@ -31,6 +36,19 @@ function readState() {
 
 function queryParams() {
   return { ...state.filters, sort: state.sort, order: state.order, page: state.page, per_page: state.per_page };
+}
+
+// What a list request sends: the page's cursor when one is known, else its number.
+function listParams() {
+  const view = JSON.stringify([state.filters, state.sort, state.order, state.per_page]);
+  if (view !== cursorView) {
+    pageCursors = new Map();
+    cursorView = view;
+  }
+  const cursor = state.page > 1 ? pageCursors.get(state.page) : undefined;
+  if (!cursor) return queryParams();
+  const { page, ...rest } = queryParams();
+  return { ...rest, cursor };
 }
 
 function writeUrl(push = true) {
@@ -86,9 +104,15 @@ async function load({ push = false } = {}) {
   const tbody = $("#file-rows");
   tbody.setAttribute("aria-busy", "true");
   let data;
+  const params = listParams();
   try {
-    data = await api.get(withQuery("/api/files", queryParams()));
+    data = await api.get(withQuery("/api/files", params));
   } catch (err) {
+    if (params.cursor && err.status === 400) {
+      // A cursor the server no longer takes (say, after an upgrade): forget them and load by number.
+      pageCursors.clear();
+      return load();
+    }
     tbody.removeAttribute("aria-busy");
     clear(tbody, h("tr", {}, h("td", { colspan: "10", class: "text-danger" }, `Could not list files: ${errorText(err)}`)));
     return;
@@ -100,9 +124,11 @@ async function load({ push = false } = {}) {
     state.page = lastPage;
     return load();
   }
+  if (data.next) pageCursors.set(state.page + 1, data.next);
+  else pageCursors.delete(state.page + 1);
   renderSummary(data.summary);
   renderRows(data.items);
-  renderPager(data.total);
+  renderPager(data.total, Boolean(data.next));
   renderSortHeaders();
   renderEmpty(data.total);
   renderSelection();
@@ -197,7 +223,7 @@ function renderSortHeaders() {
   }
 }
 
-function renderPager(total) {
+function renderPager(total, hasNext) {
   const pages = Math.max(1, Math.ceil(total / state.per_page));
   const item = (label, page, { active = false, disabled = false, aria } = {}) => h("li",
     { class: `page-item${active ? " active" : ""}${disabled ? " disabled" : ""}` },
@@ -212,7 +238,7 @@ function renderPager(total) {
     items.push(item(String(p), p, { active: p === state.page }));
     previous = p;
   }
-  items.push(item("›", state.page + 1, { disabled: state.page >= pages, aria: "Next page" }));
+  items.push(item("›", state.page + 1, { disabled: !hasNext, aria: "Next page" }));
   clear($("#pager"), items);
 }
 
@@ -311,13 +337,14 @@ async function deleteSelected() {
   if (!ok) return;
   let ids = [...selection.ids];
   if (selection.mode === "filter") {
-    // Deletion is per file in the API; page through the filter on the server, 500 at a time.
+    // Deletion is per file in the API; page through the filter on the server, 500 at a time, by cursor.
     ids = [];
-    for (let page = 1; ; page += 1) {
-      const data = await api.get(withQuery("/api/files", { ...selection.filter, per_page: 500, page, sort: "name" }));
+    let cursor;
+    do {
+      const data = await api.get(withQuery("/api/files", { ...selection.filter, per_page: 500, sort: "name", cursor }));
       ids.push(...data.items.map((f) => f.id));
-      if (data.items.length < 500) break;
-    }
+      cursor = data.next;
+    } while (cursor);
   }
   let removed = 0;
   let failed = 0;
