@@ -44,6 +44,10 @@ bench: setup-dev
 	$(PY) bench/import.py
 	$(PY) bench/proxies.py
 	$(PY) bench/analyze_local.py
+	$(PY) bench/ingest.py
+	$(PY) bench/poller.py
+	$(PY) bench/batch_latency.py
+	$(PY) bench/serve_load.py
 
 env-example: $(STAMP)
 	$(PY) -c "from app.config import env_example; print(env_example(), end='')" > .env.example
