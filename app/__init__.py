@@ -113,8 +113,9 @@ def _init_web(app: Flask, settings: Settings) -> None:
     from flask import redirect, request
     from flask_cors import CORS
 
-    from app.routes import (_helpers, batch, errors, files, nova, pages, poller, reports, search, security,
-                            tasks, usage)
+    import importlib
+
+    from app.routes import BLUEPRINT_MODULES, _helpers, errors, security
     from app.routes.upload_request import StreamingUploadRequest
 
     app.request_class = StreamingUploadRequest
@@ -130,8 +131,8 @@ def _init_web(app: Flask, settings: Settings) -> None:
     _helpers.init_app(app)
     errors.init_app(app)
     security.init_app(app)
-    for blueprint in (files.bp, tasks.bp, nova.bp, batch.bp, poller.bp, reports.bp, search.bp, usage.bp, pages.bp):
-        app.register_blueprint(blueprint)
+    for name in BLUEPRINT_MODULES:
+        app.register_blueprint(importlib.import_module(f"app.routes.{name}").bp)
 
     @app.get("/")
     def index():

@@ -23,7 +23,9 @@ ProviderPipeline = Callable[..., dict[str, Any]]
 
 def provider_pipelines() -> dict[str, ProviderPipeline]:
     """The passes the batch poller runs every cycle, by name; each reports errors, submit/refresh/ingest."""
-    return {"batch": process_batches_once}
+    return {
+        "batch": process_batches_once,
+    }
 
 
 def register_task_kinds(services: Services) -> None:
