@@ -6,6 +6,7 @@ import io
 import pytest
 
 from app import create_app
+from helpers import wait_for_task
 from conftest import SAMPLE_MEDIA
 
 
@@ -26,6 +27,8 @@ def test_upload_stores_and_imports_media(client, data_dir):
     assert clip["path"].startswith(str(data_dir / "uploads"))
     assert (data_dir / "uploads").is_dir()
     assert not list((data_dir / "uploads" / ".incoming").iterdir())
+    proxies = wait_for_task(client, response.get_json()["proxies_task_id"])  # the page follows this task
+    assert proxies["kind"] == "proxies" and proxies["status"] == "SUCCEEDED" and proxies["counters"]["generated"] == 2
 
 
 def test_content_is_sniffed_not_the_extension(client, data_dir):

@@ -10,5 +10,6 @@ BLUEPRINT_MODULES = (
     "reports",
     "search",
     "usage",
+    "folders",
     "pages",
 )

@@ -6,6 +6,7 @@ from pathlib import Path
 from flask import Blueprint, jsonify, request, send_file
 
 from app.errors import BadRequest
+from app.media import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
 from app.routes._helpers import get_db, json_body, services, settings
 from app.services import analysis, derivatives, importing, library, pipeline, uploads
 from app.services.params import bool_param, json_bool
@@ -34,8 +35,18 @@ def upload():
         received.append((item.filename, Path(item.stream.name)))
         item.stream.close()
     result = uploads.store_uploads(get_db(), settings(), received)
-    pipeline.after_upload(services(), get_db(), [f["id"] for f in result["items"]])
+    result["proxies_task_id"] = pipeline.after_upload(services(), get_db(), [f["id"] for f in result["items"]])
     return jsonify(result), 201
+
+
+@bp.get("/upload/limits")
+def upload_limits():
+    """What the page checks before sending a file, so a file the server would refuse is not sent at all: the
+    byte limits applied while streaming, chosen by extension (the server still checks everything)."""
+    config = settings()
+    return jsonify({"max_video_bytes": config.MAX_VIDEO_SIZE_MB * uploads.MB,
+                    "max_image_bytes": config.MAX_IMAGE_SIZE_MB * uploads.MB,
+                    "video_extensions": sorted(VIDEO_EXTENSIONS), "image_extensions": sorted(IMAGE_EXTENSIONS)})
 
 
 @bp.get("")

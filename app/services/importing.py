@@ -45,7 +45,7 @@ def resolve_library_dir(settings: Settings, raw_path: Any) -> Path:
     except OSError as exc:
         if exc.errno in (errno.ENOENT, errno.ENOTDIR):
             raise BadRequest(f"folder not found: {shown}", code="path_not_found", details={"path": shown}) from None
-        raise _unusable(exc) from None
+        raise unusable(exc) from None
     if not stat.S_ISDIR(info.st_mode):
         raise BadRequest(f"not a folder: {shown}", code="not_a_directory", details={"path": shown})
     if not os.access(resolved, os.R_OK | os.X_OK):
@@ -88,7 +88,7 @@ def _resolve(candidate: Path) -> Path:
     return Path(os.path.realpath(candidate))
 
 
-def _unusable(exc: OSError) -> BadRequest:
+def unusable(exc: OSError) -> BadRequest:
     reasons = {errno.ELOOP: ("symlink_loop", "the path leads into a symlink loop"),
                errno.ENAMETOOLONG: ("path_too_long", "the path is too long once its symlinks are followed"),
                errno.EACCES: ("not_readable", "permission denied on the path")}
@@ -146,7 +146,7 @@ def walk_media(root: Path, recursive: bool, on_error, roots: Sequence[Path] | No
             if entry.name.startswith("."):
                 continue
             shown = os.path.join(folder, entry.name)  # files keep the path they were found by
-            target = _entry_target(entry, shown, real, allowed, outside, recursive, on_error)
+            target = entry_target(entry, shown, real, allowed, outside, recursive, on_error)
             if target is None:
                 continue
             path, is_dir = target
@@ -159,7 +159,7 @@ def walk_media(root: Path, recursive: bool, on_error, roots: Sequence[Path] | No
         stack.extend(reversed(subdirs))
 
 
-def _entry_target(entry: os.DirEntry, shown: str, real_folder: Path, allowed: list[Path], outside: str,
+def entry_target(entry: os.DirEntry, shown: str, real_folder: Path, allowed: list[Path], outside: str,
                   recursive: bool, on_error) -> tuple[Path, bool] | None:
     """(where the entry really is, whether it is a folder), or None when it is skipped (and reported).
     Plain entries answer from the directory listing; only symlinks cost a stat and a resolve."""
@@ -343,3 +343,4 @@ def _find_moved(conn: sqlite3.Connection, fingerprint: str, size: int) -> int | 
         if not os.path.exists(row["path"]):
             return int(row["id"])
     return None
+

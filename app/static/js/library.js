@@ -1,14 +1,17 @@
-// The Library page: import panel, filters in the URL, sortable paginated table, selection and actions.
+// The Library page: filters in the URL, sortable paginated table, selection and actions. The table's rows
+// and pager are drawn by library_rows.js; the import panel (library_import.js, with folder_picker.js) and the
+// upload control (library_upload.js) live in their own modules.
 import { api, withQuery } from "./api.js";
-import { h, clear, $, $$, fmtBytes, fmtDuration, fmtDate, fmtNumber, statusBadge, toast, errorText,
-  confirmDialog } from "./dom.js";
+import { h, clear, $, $$, fmtNumber, toast, errorText, confirmDialog } from "./dom.js";
 import { trackTask, activeTasks } from "./tasks.js";
 import { initAnalyzeDialog, openAnalyzeDialog } from "./analyze.js";
+import { initImportPanel, foldImportPanel, showImportPanel } from "./library_import.js";
+import { initUploadPanel } from "./library_upload.js";
+import { renderSummary, renderRows as drawRows, renderPager } from "./library_rows.js";
 
 const FILTER_KEYS = ["q", "media_type", "analysis", "has_proxy", "status", "min_size", "max_size", "min_duration",
   "max_duration", "created_from", "created_to", "imported_from", "imported_to", "directory", "recursive"];
 const PAGE_KEYS = ["sort", "order", "page", "per_page"];
-const LAST_PATH_KEY = "mediaLibrary.lastImportPath";
 
 let state = readState();
 let lastList = null;
@@ -19,8 +22,6 @@ let pageCursors = new Map();
 let cursorView = "";
 // Selection: explicit ids, or every file matching the filter the user was looking at.
 let selection = { mode: "ids", ids: new Set(), filter: null, count: 0 };
-const failureReasons = new Map();
-let eagerReasons = 10;
 
 function readState() {
   const params = new URLSearchParams(location.search);
@@ -128,89 +129,17 @@ async function load({ push = false } = {}) {
   else pageCursors.delete(state.page + 1);
   renderSummary(data.summary);
   renderRows(data.items);
-  renderPager(data.total, Boolean(data.next));
+  renderPager({ total: data.total, hasNext: Boolean(data.next), page: state.page, perPage: state.per_page,
+    onPage: (page) => { state.page = page; load({ push: true }); } });
   renderSortHeaders();
   renderEmpty(data.total);
   renderSelection();
 }
 
-function renderSummary(summary) {
-  const stat = (label, value) => h("div", { class: "stat" },
-    h("div", { class: "stat-value" }, value), h("div", { class: "small text-muted" }, label));
-  clear($("#summary"),
-    stat("files", fmtNumber(summary.count)),
-    stat("total size", fmtBytes(summary.total_bytes)),
-    stat("total duration", fmtDuration(summary.total_duration_seconds)),
-    stat("proxies", fmtBytes(summary.proxy_bytes)));
-}
-
-function analysisCell(file) {
-  const status = file.analysis.status;
-  const labels = { none: "none", pending: "pending", completed: "completed", failed: "failed" };
-  const badge = statusBadge(labels[status] || status);
-  badge.classList.add("analysis-badge");
-  if (status === "failed") {
-    badge.tabIndex = 0;
-    badge.title = failureReasons.get(file.id) || "Analysis failed (loading the reason…)";
-    if (!failureReasons.has(file.id)) {
-      // The first few reasons load at once; the rest when the pointer or keyboard reaches them.
-      if (eagerReasons > 0) {
-        eagerReasons -= 1;
-        loadFailureReason(file.id, badge);
-      } else {
-        const load = () => loadFailureReason(file.id, badge);
-        badge.addEventListener("mouseenter", load, { once: true });
-        badge.addEventListener("focus", load, { once: true });
-      }
-    }
-  } else if (status === "pending") {
-    badge.title = "Waiting for results";
-  }
-  return badge;
-}
-
-async function loadFailureReason(fileId, badge) {
-  try {
-    const data = await api.get(`/api/files/${fileId}/analyses`);
-    const run = (data.items || []).find((r) => r.status === "FAILED");
-    const reason = run && run.error ? `${run.error.code || "failed"}: ${run.error.message || ""}` : "Analysis failed";
-    failureReasons.set(fileId, reason);
-    badge.title = reason;
-    badge.setAttribute("aria-label", `failed: ${reason}`);
-  } catch {
-    /* keep the generic title */
-  }
-}
-
 function renderRows(items) {
-  eagerReasons = 10;
-  const rows = items.map((file) => {
-    const checked = selection.mode === "filter" || selection.ids.has(file.id);
-    const box = h("input", { type: "checkbox", class: "form-check-input row-select", checked,
-      "aria-label": `Select ${file.name}`, dataset: { id: file.id },
-      onchange: (e) => toggleRow(file.id, e.target.checked) });
-    const thumb = file.thumbnail_url
-      ? h("img", { class: "thumb", src: file.thumbnail_url, alt: "", loading: "lazy", width: "64", height: "40" })
-      : h("div", { class: "thumb-placeholder" }, file.media_type === "video" ? "video" : "image");
-    const resolution = file.width && file.height ? `${file.width}×${file.height}` : "–";
-    const proxy = file.has_proxy ? h("span", { class: "badge text-bg-success" }, "proxy")
-      : h("span", { class: "badge text-bg-light border" }, "none");
-    const nameCell = h("td", { class: "name-cell" },
-      h("a", { href: `/files/${file.id}`, class: "file-name text-break-all fw-medium" }, file.name),
-      h("div", { class: "folder-text" }, file.folder),
-      file.status === "failed" ? h("div", { class: "small text-danger" }, file.error || "unreadable") : null);
-    return h("tr", { dataset: { fileId: file.id } },
-      h("td", {}, box), h("td", {}, thumb), nameCell,
-      h("td", { class: "hide-sm" }, file.media_type),
-      h("td", { class: "text-nowrap" }, file.media_type === "video" ? fmtDuration(file.duration_seconds) : "–"),
-      h("td", { class: "text-nowrap" }, fmtBytes(file.size_bytes)),
-      h("td", { class: "hide-sm text-nowrap" }, resolution),
-      h("td", { class: "hide-sm text-nowrap small" }, file.created_at ? fmtDate(file.created_at) : "–"),
-      h("td", {}, proxy),
-      h("td", {}, analysisCell(file)));
-  });
-  clear($("#file-rows"), rows);
-  $("#select-page").checked = items.length > 0 && items.every((f) => selection.mode === "filter" || selection.ids.has(f.id));
+  const isSelected = (file) => selection.mode === "filter" || selection.ids.has(file.id);
+  drawRows(items, { isSelected, onToggle: toggleRow });
+  $("#select-page").checked = items.length > 0 && items.every(isSelected);
 }
 
 function renderSortHeaders() {
@@ -223,25 +152,6 @@ function renderSortHeaders() {
   }
 }
 
-function renderPager(total, hasNext) {
-  const pages = Math.max(1, Math.ceil(total / state.per_page));
-  const item = (label, page, { active = false, disabled = false, aria } = {}) => h("li",
-    { class: `page-item${active ? " active" : ""}${disabled ? " disabled" : ""}` },
-    h("button", { type: "button", class: "page-link", disabled, "aria-current": active ? "page" : undefined,
-      "aria-label": aria, onclick: () => { state.page = page; load({ push: true }); } }, label));
-  const wanted = new Set([1, pages, state.page - 1, state.page, state.page + 1, state.page - 2, state.page + 2]);
-  const numbers = [...wanted].filter((p) => p >= 1 && p <= pages).sort((a, b) => a - b);
-  const items = [item("‹", state.page - 1, { disabled: state.page <= 1, aria: "Previous page" })];
-  let previous = 0;
-  for (const p of numbers) {
-    if (p - previous > 1) items.push(h("li", { class: "page-item disabled" }, h("span", { class: "page-link" }, "…")));
-    items.push(item(String(p), p, { active: p === state.page }));
-    previous = p;
-  }
-  items.push(item("›", state.page + 1, { disabled: !hasNext, aria: "Next page" }));
-  clear($("#pager"), items);
-}
-
 function renderEmpty(total) {
   const empty = $("#empty");
   const filtered = Object.keys(state.filters).length > 0;
@@ -251,8 +161,8 @@ function renderEmpty(total) {
     ? [h("p", { class: "fs-5" }, "No files match these filters."),
       h("button", { type: "button", class: "btn btn-outline-secondary", onclick: resetFilters }, "Clear the filters")]
     : [h("p", { class: "fs-5" }, "Import a folder to start."),
-      h("p", {}, "Enter a folder path above and press Import: videos and photos are listed here with thumbnails, "
-        + "then you can generate proxies and analyse them.")]);
+      h("p", {}, "Enter a folder path above (or Browse… for one) and press Import, or upload files: videos and "
+        + "photos are listed here with thumbnails, then you can generate proxies and analyse them.")]);
 }
 
 // ---- selection ----------------------------------------------------------------------------
@@ -383,38 +293,7 @@ function analyzeSelected() {
   });
 }
 
-// ---- import -------------------------------------------------------------------------------
-
-async function startImport(event) {
-  event.preventDefault();
-  const path = $("#import-path").value.trim();
-  const button = $("#import-button");
-  button.disabled = true;
-  try {
-    const { task_id: taskId } = await api.post("/api/files/import-directory",
-      { path, recursive: $("#import-recursive").checked, generate_proxies: $("#import-proxies").checked });
-    localStorage.setItem(LAST_PATH_KEY, path);
-    followImport(taskId);
-  } catch (err) {
-    toast(errorText(err), "error");
-  } finally {
-    button.disabled = false;
-  }
-}
-
-function followImport(taskId) {
-  // New rows appear while the scan runs.
-  const refresher = setInterval(() => load(), 3000);
-  trackTask($("#activity"), taskId, {
-    title: "Import",
-    onDone: (task) => {
-      const r = task.result || {};
-      if (task.status === "SUCCEEDED") toast(`Import finished: ${r.new_files ?? task.imported ?? 0} new file(s).`, "success");
-      load();
-      if (r.proxies_task_id) trackTask($("#activity"), r.proxies_task_id, { title: "Generating proxies", onDone: () => load() });
-    },
-  }).then(() => clearInterval(refresher));
-}
+// ---- tasks --------------------------------------------------------------------------------
 
 async function resumeActiveTasks() {
   const titles = { import: "Import", proxies: "Generating proxies", analyze: "Analysing (on demand)" };
@@ -423,12 +302,6 @@ async function resumeActiveTasks() {
     trackTask($("#activity"), task.id, { title: titles[task.kind] || task.kind, onDone: () => load() });
   }
   return tasks;
-}
-
-// With files in the library the import panel folds away (one click opens it again).
-function foldImportPanel() {
-  $("#import-panel").classList.remove("show");
-  $("[data-bs-target='#import-panel']").setAttribute("aria-expanded", "false");
 }
 
 // ---- wiring -------------------------------------------------------------------------------
@@ -444,8 +317,8 @@ function resetFilters() {
 function init() {
   initAnalyzeDialog();
   fillForm();
-  $("#import-path").value = localStorage.getItem(LAST_PATH_KEY) || "";
-  $("#import-form").addEventListener("submit", startImport);
+  initImportPanel({ reload: () => load() });
+  initUploadPanel({ reload: () => load(), reveal: showImportPanel });
   $("#filters").addEventListener("submit", (event) => {
     event.preventDefault();
     state.filters = readForm();
@@ -490,7 +363,7 @@ function init() {
   });
   Promise.all([load(), resumeActiveTasks()]).then(([, tasks]) => {
     const hasImport = tasks.some((t) => t.kind === "import");
-    if (lastList && lastList.total > 0 && !hasImport && !$("#import-path").matches(":focus")) foldImportPanel();
+    if (lastList && lastList.total > 0 && !hasImport) foldImportPanel();
   });
 }
 
