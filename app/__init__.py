@@ -42,8 +42,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
 
 def start_background(app: Flask) -> None:
-    """Start the server's background work once per process: the task runner, the local batch engine (when
-    it is the backend) and the batch poller (unless BATCH_POLLER_ENABLED=false)."""
+    """Start the server's background work once per process: the task runner, the local batch engine and the
+    local transcriber (when they are the backends) and the batch poller (unless BATCH_POLLER_ENABLED=false)."""
     settings: Settings = app.config["SETTINGS"]
     key = str(settings.DATABASE_PATH)
     if key in _STARTED:
@@ -55,6 +55,8 @@ def start_background(app: Flask) -> None:
     workers: list[BackgroundWorker] = [services.tasks]
     if isinstance(services.backend, BackgroundWorker):  # the local engine stands in for Bedrock's fleet
         workers.append(services.backend)
+    if isinstance(services.transcriber, BackgroundWorker):  # the offline stand-in for Amazon Transcribe
+        workers.append(services.transcriber)
     if settings.BATCH_POLLER_ENABLED:
         workers.append(app.extensions["batch_poller"])
     for worker in workers:

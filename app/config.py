@@ -59,12 +59,39 @@ def _text(value: str) -> str:
     return value.strip()
 
 
+def _int_choice(*options: int) -> Callable[[str], int]:
+    def parse(value: str) -> int:
+        number = int(value.strip())
+        if number not in options:
+            raise ValueError(f"must be one of {', '.join(map(str, options))}")
+        return number
+
+    return parse
+
+
+def _optional_price(value: str) -> float | None:
+    if not value.strip():
+        return None
+    price = float(value.strip())
+    if not price >= 0 or price == float("inf"):
+        raise ValueError("must be a price in USD, at least 0")
+    return price
+
+
 def _path_list(value: str) -> tuple[Path, ...]:
     return tuple(Path(part).expanduser() for part in value.split(":") if part.strip())
 
 
 def _csv(value: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+def _language_code(value: str) -> str:
+    """'' or a language code such as en-US (Transcribe's LanguageCode form)."""
+    code = value.strip()
+    if code and not re.fullmatch(r"[a-z]{2,3}-[A-Z]{2}", code):
+        raise ValueError("must be a language code such as en-US, or empty to identify the language")
+    return code
 
 
 # A DNS name or a bracketed IPv6 address, then an optional port: what a browser puts in the Host header.
@@ -125,6 +152,32 @@ SPEC: dict[str, tuple[Callable[[str], Any], str | None, str]] = {
     "BATCH_CHECK_INTERVAL": (_float_in(0), "30", "Seconds between status checks of one batch job"),
     "BATCH_AUTO_CLEANUP": (_parse_bool, "true", "Delete staging and output objects once results are stored"),
     "BATCH_RESULT_FETCH_MAX_RETRIES": (_int_in(1, 100), "3", "Transient failures before a chunk is RESULT_FETCH_FAILED"),
+    "SEGMENT_SECONDS": (_int_in(0, 3600), "0", "Longer videos are analysed as segments of this many seconds (0: the "
+                        "longest span the model samples at 1 frame per second, e.g. 960 for Nova Lite/Pro)"),
+    "SEGMENT_OVERLAP_SECONDS": (_int_in(0, 300), "10", "Seconds each segment overlaps the next"),
+    "SEGMENT_WORKERS": (_int_in(1, 16), "3", "Segments of one video analysed at once on demand"),
+    "TRANSCRIBE_BACKEND": (_choice("aws", "local", "none"), "local",
+                           "Speech transcripts: Amazon Transcribe (aws, needs STORAGE_BACKEND=s3), the offline "
+                           "stand-in that marks speech but cannot recognise words (local), or subtitles only (none)"),
+    "TRANSCRIBE_LANGUAGE": (_language_code, "", "Language of the speech, e.g. en-US (empty: Transcribe identifies it)"),
+    "TRANSCRIBE_SPEAKER_LABELS": (_parse_bool, "true", "Tell speakers apart in transcripts (speaker labels)"),
+    "TRANSCRIBE_MAX_SPEAKERS": (_int_in(2, 30), "10", "Most speakers told apart in one file (2-30)"),
+    "TRANSCRIBE_MAX_CONCURRENT_JOBS": (_int_in(1, 250), "25",
+                                       "Transcription jobs submitted or running at once; the rest wait their turn"),
+    "TRANSCRIBE_PRICE_PER_MINUTE": (_float_in(0), "0.006",
+                                    "USD per minute of audio on Amazon Transcribe (docs/transcribe-facts.md)"),
+    "TRANSCRIBE_MIN_BILLED_SECONDS": (_float_in(0), "15", "Seconds billed at least per transcription job"),
+    "TRANSCRIPT_PROMPT_TOKENS": (_int_in(0, 100_000), "6000", "Most tokens of a video's transcript each Nova "
+                                 "prompt carries, trimmed evenly with timestamps (0: leave transcripts out)"),
+    "EMBEDDINGS_ENABLED": (_parse_bool, "false", "Embed every completed analysis (its image or video and its texts) "
+                           "for semantic search; the backend follows INFERENCE_BACKEND"),
+    "EMBEDDING_DIMENSION": (_int_choice(256, 384, 1024, 3072), "1024", "Length of the vectors (256, 384, 1024 or 3072)"),
+    "EMBEDDING_SEGMENT_SECONDS": (_int_in(1, 30), "15", "Seconds per video segment the model embeds (1-30)"),
+    "EMBEDDING_VIDEO_MODE": (_choice("combined", "separate"), "combined",
+                             "Video segments: one vector of picture and sound, or one of each"),
+    "EMBEDDING_MAX_CONCURRENT": (_int_in(1, 1000), "10", "Asynchronous video embeddings running at once"),
+    "EMBEDDING_IMAGE_PRICE_USD": (_optional_price, "", "Price of one image embedding for estimates (empty: unknown)"),
+    "EMBEDDING_VIDEO_PRICE_USD_PER_SECOND": (_optional_price, "", "Price of one second of video embedded (empty: unknown)"),
 }
 
 
@@ -170,6 +223,24 @@ class Settings:
     BATCH_CHECK_INTERVAL: float
     BATCH_AUTO_CLEANUP: bool
     BATCH_RESULT_FETCH_MAX_RETRIES: int
+    SEGMENT_SECONDS: int
+    SEGMENT_OVERLAP_SECONDS: int
+    SEGMENT_WORKERS: int
+    TRANSCRIBE_BACKEND: str
+    TRANSCRIBE_LANGUAGE: str
+    TRANSCRIBE_SPEAKER_LABELS: bool
+    TRANSCRIBE_MAX_SPEAKERS: int
+    TRANSCRIBE_MAX_CONCURRENT_JOBS: int
+    TRANSCRIBE_PRICE_PER_MINUTE: float
+    TRANSCRIBE_MIN_BILLED_SECONDS: float
+    TRANSCRIPT_PROMPT_TOKENS: int
+    EMBEDDINGS_ENABLED: bool
+    EMBEDDING_DIMENSION: int
+    EMBEDDING_SEGMENT_SECONDS: int
+    EMBEDDING_VIDEO_MODE: str
+    EMBEDDING_MAX_CONCURRENT: int
+    EMBEDDING_IMAGE_PRICE_USD: float | None
+    EMBEDDING_VIDEO_PRICE_USD_PER_SECOND: float | None
     TESTING: bool = False
     # The addresses HOST resolved to when the settings were loaded; the server binds these, so the loopback
     # decision and the bind use one resolution (a name cannot resolve differently in between).
@@ -248,6 +319,8 @@ def load_settings(environ: Mapping[str, str] | None = None, overrides: Mapping[s
         raise ConfigError("S3_BUCKET_NAME must be set when STORAGE_BACKEND=s3")
     if values["INFERENCE_BACKEND"] == "bedrock" and values["STORAGE_BACKEND"] != "s3":
         raise ConfigError("INFERENCE_BACKEND=bedrock needs STORAGE_BACKEND=s3 (Bedrock reads batch inputs from S3)")
+    if values["TRANSCRIBE_BACKEND"] == "aws" and values["STORAGE_BACKEND"] != "s3":
+        raise ConfigError("TRANSCRIBE_BACKEND=aws needs STORAGE_BACKEND=s3 (Amazon Transcribe reads the audio from S3)")
     addresses = resolve_host(values["HOST"])
     if not _is_loopback(addresses) and not values["API_TOKEN"]:
         raise ConfigError(f"HOST={values['HOST']!r} is not a loopback address: set API_TOKEN to protect the API")

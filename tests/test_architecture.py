@@ -15,6 +15,7 @@ CORE_MODULES = [
     "app.db.batches", "app.db.chunks", "app.db.tasks", "app.inference.base", "app.inference.local",
     "app.nova.schemas", "app.media", "app.storage", "app.services.context", "app.services.poller",
     "app.services.batch.ingest", "app.services.batch.ingest_pool", "app.services.pipeline", "app.utils.leases",
+    "app.inference.transcribe.local", "app.services.transcripts.process",
 ]
 
 
@@ -33,9 +34,10 @@ def test_core_modules_load_neither_flask_nor_boto3(module):
 
 
 def test_the_aws_modules_do_load_boto3():
-    # The check above can fail: these two modules are where boto3 belongs.
+    # The check above can fail: these modules are where boto3 belongs.
     assert "boto3" in loaded_after_import("app.inference.bedrock")
     assert "boto3" in loaded_after_import("app.storage.s3")
+    assert "boto3" in loaded_after_import("app.inference.transcribe.aws")
 
 
 def test_import_contracts_are_kept():

@@ -110,3 +110,15 @@ def test_env_example_lists_every_setting_and_matches_the_committed_file():
     for name in SPEC:
         assert f"\n{name}=" in text
     assert (REPO_ROOT / ".env.example").read_text() == text
+
+
+def test_embedding_settings_have_defaults_and_are_validated(tmp_path):
+    settings = load_settings(environ={"DATA_DIR": str(tmp_path)})
+    assert (settings.EMBEDDINGS_ENABLED, settings.EMBEDDING_DIMENSION, settings.EMBEDDING_SEGMENT_SECONDS,
+            settings.EMBEDDING_VIDEO_MODE, settings.EMBEDDING_IMAGE_PRICE_USD) == (False, 1024, 15, "combined", None)
+    assert load_settings(environ={"DATA_DIR": str(tmp_path), "EMBEDDING_DIMENSION": "3072",
+                                  "EMBEDDING_VIDEO_PRICE_USD_PER_SECOND": "0.0007"}).EMBEDDING_VIDEO_PRICE_USD_PER_SECOND == 0.0007
+    for name, value in (("EMBEDDING_DIMENSION", "512"), ("EMBEDDING_SEGMENT_SECONDS", "31"),
+                        ("EMBEDDING_IMAGE_PRICE_USD", "-1"), ("EMBEDDING_VIDEO_MODE", "both")):
+        with pytest.raises(ConfigError, match=f"^{name}="):
+            load_settings(environ={"DATA_DIR": str(tmp_path), name: value})

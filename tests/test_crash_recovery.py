@@ -127,3 +127,48 @@ def test_a_killed_app_finishes_every_submission_after_restart(server, crashpoint
     assert _cleaned(server.data_dir)
     leftovers = [p for p in (server.data_dir / "objects").rglob("*") if p.is_file() and "nova_batch" in str(p)]
     assert leftovers == [], leftovers
+
+
+@pytest.mark.parametrize("crashpoint", ["mid_ingest", "merge"])
+def test_a_killed_app_merges_a_segmented_file_exactly_once_after_restart(server, crashpoint):
+    """mid_ingest: killed right after the transaction that stored the last segment answer and queued the merge;
+    merge: killed inside the merge task, after its model call and before it stored the merged result."""
+    server.start(crashpoint=crashpoint)
+    batch = server.request("POST", "/api/batch/nova", {
+        "filter": {"q": "one-by-one"}, "analysis_types": ["combined"], "mode": "batch",
+        "options": {"segment_seconds": 60, "segment_overlap": 10}})
+    assert batch["plan"]["segments"] == 3
+    assert server.wait_killed() == -signal.SIGKILL, server.log_path.read_text()[-3000:]
+    conn = sqlite3.connect(server.data_dir / "app.db")
+    try:
+        # The kill came after the last answer was stored and before the merged result was.
+        assert conn.execute("SELECT COUNT(*) FROM analysis_segment_results WHERE status = 'COMPLETED'").fetchone()[0] == 3
+        assert conn.execute("SELECT status, merge_task_id IS NOT NULL FROM analysis_results").fetchall() == [
+            ("PENDING", 1)]
+    finally:
+        conn.close()
+
+    server.start()
+    deadline = time.monotonic() + 60
+    body = {}
+    while time.monotonic() < deadline:
+        body = server.get(f"/api/batch/{batch['id']}")
+        if body["status"] in ("COMPLETED", "PARTIAL", "FAILED") and _cleaned(server.data_dir):
+            break
+        time.sleep(0.3)
+    assert body["status"] == "COMPLETED", (body, server.log_path.read_text()[-3000:])
+    server.stop()
+
+    conn = sqlite3.connect(server.data_dir / "app.db")
+    try:
+        merges = conn.execute("SELECT status FROM tasks WHERE kind = 'merge'").fetchall()
+        assert merges == [("SUCCEEDED",)], "one merge task, run to the end once"
+        merged = conn.execute("SELECT status, error_code, tokens_input FROM analysis_results").fetchall()
+        segments = conn.execute("SELECT COUNT(*), SUM(tokens_input) FROM analysis_segment_results"
+                                " WHERE status = 'COMPLETED'").fetchone()
+        assert segments[0] == 3 and len(merged) == 1 and merged[0][:2] == ("COMPLETED", None)
+        assert merged[0][2] > segments[1], "the merged result counts its segments and the one merge call"
+        assert conn.execute("SELECT status FROM analysis_runs").fetchall() == [("COMPLETED",)]
+        assert conn.execute("SELECT COUNT(*) FROM local_batch_jobs").fetchone()[0] == 1
+    finally:
+        conn.close()

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import base64
 import re
+from pathlib import Path
 
 import pytest
 
@@ -28,13 +29,14 @@ def video(name: str = "clip.mp4", folder: str = "Customers/Smith", duration: flo
     return FileContext(name=name, folder=folder, duration_seconds=duration, media_type="video")
 
 
-def test_prompt_version_is_set():
-    assert PROMPT_VERSION == "2026-11-25.1"
+def test_the_prompt_version_recorded_on_runs_is_the_one_the_contract_documents():
+    contract = (Path(__file__).resolve().parents[1] / "docs" / "analysis-contract.md").read_text(encoding="utf-8")
+    assert f"`{PROMPT_VERSION}`" in contract
 
 
 def test_header_has_the_exact_contract_lines_for_video():
     prompt = build_prompt("summary", video(), {"summary_depth": "brief", "language": "de"})
-    assert prompt.splitlines()[:8] == [
+    assert prompt.splitlines()[:9] == [
         "Task: summary",
         "Media: video",
         "File context:",
@@ -42,9 +44,10 @@ def test_header_has_the_exact_contract_lines_for_video():
         "- folder: Customers/Smith",
         "- path words: customers smith clip",
         "- duration_seconds: 42.00",
+        "- transcript_lines: 0",
         "Options: depth=brief; language=de",
     ]
-    assert prompt.splitlines()[8] == ""
+    assert prompt.splitlines()[9] == ""
 
 
 def test_image_header_carries_exif_date_gps_and_camera():
@@ -75,7 +78,7 @@ def test_hostile_names_cannot_break_or_spoof_the_header(name):
     assert len(names[0]) <= 200
     # Every line-breaking character Python knows must be gone from the header values.
     header_lines = prompt.split("\n\n")[0].splitlines()
-    assert header_lines[0] == "Task: summary" and len(header_lines) == 8
+    assert header_lines[0] == "Task: summary" and len(header_lines) == 9
     assert "\x00" not in prompt and "\u202e" not in prompt and "\x1b" not in prompt
     assert parse_header(prompt).task == "summary"
 

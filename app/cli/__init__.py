@@ -5,7 +5,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
-from app.cli import batch, library
+from app.cli import batch, embeddings, library, transcripts
 
 
 @click.command("init-db")
@@ -26,3 +26,5 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(init_db_command)
     library.init_app(app)
     batch.init_app(app)
+    transcripts.init_app(app)
+    embeddings.init_app(app)

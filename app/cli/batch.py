@@ -100,6 +100,8 @@ def wait_for_batch(batch_id: int, *, interval: float, timeout: float | None) -> 
             if isinstance(ctx.backend, BackgroundWorker) and not ctx.backend.running:
                 ctx.backend.run_once()  # the local engine runs its jobs here, in this thread
             process_batches_once(conn, ctx, force=True)
+            for task_id in status.queued_merges(conn, batch_id):  # segmented runs: merged here, not by a server
+                ctx.tasks.run_in_foreground(conn, task_id)
             batch = status.batch_to_dict(conn, batch_id)
             line = _progress_line(batch)
             if line != last:

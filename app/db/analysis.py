@@ -6,36 +6,13 @@ import sqlite3
 from datetime import datetime
 from typing import Any, Iterable
 
+from app.db.record_ids import (  # noqa: F401 (re-exported: the record ids are part of this table family)
+    CODE_TYPES, TYPE_CODES, RecordRef, parse_record_id, record_id_for, segment_record_id_for,
+)
 from app.utils import fastjson
 from app.utils.clock import iso
 
-TYPE_CODES = {
-    "summary": "S", "chapters": "C", "elements": "E", "waterfall_classification": "W",
-    "search_metadata": "M", "combined": "X", "description": "D", "metadata": "T",
-}
-CODE_TYPES = {code: name for name, code in TYPE_CODES.items()}
-_B36 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 _IN_LIMIT = 500  # ids bound in one IN (...) list
-
-
-def record_id_for(run_id: int, analysis_type: str) -> str:
-    """11 alphanumerics (the safest recordId form): a type letter + the run id in base 36."""
-    digits = ""
-    value = run_id
-    while value:
-        value, rem = divmod(value, 36)
-        digits = _B36[rem] + digits
-    return TYPE_CODES[analysis_type] + digits.rjust(10, "0")
-
-
-def parse_record_id(record_id: Any) -> tuple[int, str] | None:
-    """(run id, type) from a recordId, or None when it is not one of ours."""
-    if not isinstance(record_id, str) or len(record_id) != 11 or record_id[0] not in CODE_TYPES:
-        return None
-    try:
-        return int(record_id[1:], 36), CODE_TYPES[record_id[0]]
-    except ValueError:
-        return None
 
 
 def insert_run(
@@ -54,19 +31,26 @@ def insert_run(
     task_id: str | None = None,
     with_record_ids: bool = False,
     now: datetime | None = None,
+    segmentation: tuple[int, int] | None = None,
 ) -> int:
-    """A run and one PENDING result row per requested type; marks the file's analysis pending."""
+    """A run and one PENDING result row per requested type; marks the file's analysis pending.
+
+    A segmented run (`segmentation` = (segment seconds, overlap)) gets its segments from app/db/segments.py;
+    its result rows wait for the merge and have no record id (its records are per segment)."""
     stamp = iso(now)
+    seconds, overlap = segmentation or (None, None)
     cur = conn.execute(
         "INSERT INTO analysis_runs (file_id, batch_id, chunk_id, task_id, mode, status, model_key, model_id,"
-        " analysis_types, options, prompt_version, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " analysis_types, options, prompt_version, created_at, segment_seconds, segment_overlap)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (file_id, batch_id, chunk_id, task_id, mode, status, model_key, model_id, json.dumps(analysis_types),
-         json.dumps(options), prompt_version, stamp),
+         json.dumps(options), prompt_version, stamp, seconds, overlap),
     )
     run_id = int(cur.lastrowid)
     conn.executemany(
         "INSERT INTO analysis_results (run_id, analysis_type, record_id) VALUES (?, ?, ?)",
-        [(run_id, t, record_id_for(run_id, t) if with_record_ids else None) for t in analysis_types],
+        [(run_id, t, record_id_for(run_id, t) if with_record_ids and segmentation is None else None)
+         for t in analysis_types],
     )
     refresh_files_state(conn, [file_id])
     return run_id
@@ -200,6 +184,11 @@ def fail_result(
 
 def fail_pending_results(conn: sqlite3.Connection, run_id: int, *, code: str, message: str,
                          now: datetime | None = None) -> int:
+    """Fail every pending result of the run (its pending segment answers too)."""
+    conn.execute(
+        "UPDATE analysis_segment_results SET status = 'FAILED', error_code = ?, error_message = ?, completed_at = ?"
+        " WHERE run_id = ? AND status = 'PENDING'", (code, message[:2000], iso(now), run_id))
+    conn.execute("UPDATE analysis_segments SET status = 'FAILED' WHERE run_id = ? AND status = 'PENDING'", (run_id,))
     cur = conn.execute(
         "UPDATE analysis_results SET status = 'FAILED', error_code = ?, error_message = ?, completed_at = ?"
         " WHERE run_id = ? AND status = 'PENDING'",
@@ -210,7 +199,8 @@ def fail_pending_results(conn: sqlite3.Connection, run_id: int, *, code: str, me
 
 def finalize_run(conn: sqlite3.Connection, run_id: int, *, processing_seconds: float | None = None,
                  now: datetime | None = None) -> str:
-    """Roll a run's result rows up into the run: COMPLETED only if every type completed; else FAILED.
+    """Roll a run's result rows up into the run: COMPLETED only if every type completed; else FAILED (a
+    segmented run with a usable result but a gap or a failed type: PARTIAL).
 
     Returns the run's status (unchanged when results are still pending).
     """
@@ -227,6 +217,8 @@ def finalize_runs(conn: sqlite3.Connection, run_ids: Iterable[int], *,
     Each run is rolled up exactly as finalize_run always did it: left alone while a result is pending,
     else COMPLETED only if every type completed, with summed tokens, cost rounded to 6 places (Python's
     round) and the failed types' errors; the files of the runs rolled up get their analysis state refreshed.
+    A segmented run whose merged results are usable but not whole (a result with a gap, or one type failed
+    while another merged) is PARTIAL, its error naming the gaps.
     """
     ids = list(dict.fromkeys(run_ids))
     statuses: dict[int, str] = {}
@@ -245,7 +237,8 @@ def finalize_runs(conn: sqlite3.Connection, run_ids: Iterable[int], *,
             " completed_at = COALESCE(completed_at, ?), processing_seconds = COALESCE(?, processing_seconds)"
             " FROM (SELECT run_id, MIN(status) AS status, MIN(tokens_input) AS tokens_input,"
             "       MIN(tokens_output) AS tokens_output, MIN(cost_usd) AS cost_usd, MIN(truncated) AS truncated"
-            f"      FROM analysis_results WHERE run_id IN ({marks}) GROUP BY run_id HAVING COUNT(*) = 1) AS one"
+            f"      FROM analysis_results WHERE run_id IN ({marks}) GROUP BY run_id"
+            "       HAVING COUNT(*) = 1 AND MAX(error_code) IS NULL) AS one"
             " WHERE analysis_runs.id = one.run_id AND one.status = 'COMPLETED' RETURNING id, file_id",
             [stamp, processing_seconds, *part],
         ):
@@ -286,14 +279,18 @@ def _finalize_each(conn: sqlite3.Connection, run_ids: list[int], statuses: dict[
         rows.setdefault(row[0], []).append(row)
     updates: list[tuple] = []
     file_ids: list[int] = []
-    for run in conn.execute(f"SELECT id, file_id, status FROM analysis_runs WHERE id IN ({marks})", run_ids):
+    for run in conn.execute(f"SELECT id, file_id, status, segment_seconds FROM analysis_runs WHERE id IN ({marks})",
+                            run_ids):
         run_id = run["id"]
         results = rows.get(run_id, ())
         if any(r["status"] == "PENDING" for r in results):
             statuses[run_id] = run["status"]
             continue
-        failed = [r for r in results if r["status"] == "FAILED"]
+        # A COMPLETED result with an error code is a merged result with a gap (app/db/segments.py).
+        failed = [r for r in results if r["status"] == "FAILED" or r["error_code"]]
         status = "FAILED" if failed or not results else "COMPLETED"
+        if failed and run["segment_seconds"] is not None and any(r["status"] == "COMPLETED" for r in results):
+            status = "PARTIAL"
         statuses[run_id] = status
         updates.append((status, sum(r["tokens_input"] for r in results),
                         sum(r["tokens_output"] for r in results), round(sum(r["cost_usd"] for r in results), 6),
@@ -322,7 +319,9 @@ def fail_run(conn: sqlite3.Connection, run_id: int, *, code: str, message: str,
 
 def refresh_files_state(conn: sqlite3.Connection, file_ids: Iterable[int]) -> None:
     """The files' denormalised analysis state, in one statement per 500 files: pending while the latest
-    run is under way, else completed if any run completed, else failed; none without runs."""
+    run is under way, else completed if any run completed, else failed; none without runs. A PARTIAL run
+    (a merged result with a gap) counts as completed: the file has a usable, searchable analysis, and the
+    run itself says what is missing."""
     ids = list(dict.fromkeys(file_ids))
     for start in range(0, len(ids), _IN_LIMIT):
         part = ids[start:start + _IN_LIMIT]
@@ -330,16 +329,18 @@ def refresh_files_state(conn: sqlite3.Connection, file_ids: Iterable[int]) -> No
             "UPDATE files SET latest_run_id = (SELECT MAX(r.id) FROM analysis_runs r WHERE r.file_id = files.id),"
             " analysis_status = COALESCE((SELECT CASE"
             "   WHEN l.status IN ('PENDING', 'RUNNING', 'SUBMITTED') THEN 'pending'"
-            "   WHEN l.status = 'COMPLETED' OR EXISTS (SELECT 1 FROM analysis_runs c"
-            "     WHERE c.file_id = files.id AND c.status = 'COMPLETED') THEN 'completed'"
+            "   WHEN l.status IN ('COMPLETED', 'PARTIAL') OR EXISTS (SELECT 1 FROM analysis_runs c"
+            "     WHERE c.file_id = files.id AND c.status IN ('COMPLETED', 'PARTIAL')) THEN 'completed'"
             "   ELSE 'failed' END"
             "   FROM analysis_runs l WHERE l.file_id = files.id ORDER BY l.id DESC LIMIT 1), 'none')"
             f" WHERE id IN ({','.join('?' * len(part))})", part,
         )
 
 
-def run_to_dict(run: sqlite3.Row, results: list[sqlite3.Row]) -> dict[str, Any]:
-    """The API shape of a run; `combined` is expanded into one key per type."""
+def run_to_dict(run: sqlite3.Row, results: list[sqlite3.Row],
+                segments: list[sqlite3.Row] | None = None) -> dict[str, Any]:
+    """The API shape of a run; `combined` is expanded into one key per type. A segmented run also lists its
+    segments (index, start and end in the video, status) when they are given."""
     merged: dict[str, Any] = {}
     errors: dict[str, Any] = {}
     for row in results:
@@ -374,23 +375,13 @@ def run_to_dict(run: sqlite3.Row, results: list[sqlite3.Row]) -> dict[str, Any]:
         "processing_seconds": run["processing_seconds"],
         "created_at": run["created_at"],
         "completed_at": run["completed_at"],
+        **_segmentation(run, segments),
     }
 
 
-def observed_usage(conn: sqlite3.Connection, model_key: str, media_type: str, *, per_type: int,
-                   max_seconds: float) -> list[sqlite3.Row]:
-    """Per analysis type, over the latest `per_type` completed results of this model on this media type:
-    how many, their mean output tokens, and their input tokens with the seconds of video they saw (each
-    video counted up to max_seconds, the longest span the model samples in full)."""
-    return conn.execute(
-        "SELECT analysis_type, COUNT(*) AS n, AVG(tokens_output) AS output_mean, SUM(tokens_input) AS input_sum,"
-        " SUM(seconds) AS seconds_sum FROM ("
-        "  SELECT res.analysis_type, res.tokens_output, res.tokens_input,"
-        "   MIN(COALESCE(f.duration_seconds, 0), :max_seconds) AS seconds,"
-        "   ROW_NUMBER() OVER (PARTITION BY res.analysis_type ORDER BY res.completed_at DESC) AS k"
-        "  FROM analysis_results res JOIN analysis_runs r ON r.id = res.run_id JOIN files f ON f.id = r.file_id"
-        "  WHERE r.model_key = :model AND f.media_type = :media AND res.status = 'COMPLETED'"
-        "   AND res.tokens_output > 0 AND res.tokens_input > 0"
-        ") WHERE k <= :per_type GROUP BY analysis_type",
-        {"model": model_key, "media": media_type, "per_type": per_type, "max_seconds": max_seconds},
-    ).fetchall()
+def _segmentation(run: sqlite3.Row, segments: list[sqlite3.Row] | None) -> dict[str, Any]:
+    if run["segment_seconds"] is None:
+        return {}
+    return {"segment_seconds": run["segment_seconds"], "segment_overlap": run["segment_overlap"],
+            "segments": [{"index": s["segment_index"], "start": s["start_seconds"], "end": s["end_seconds"],
+                          "status": s["status"]} for s in segments or ()]}

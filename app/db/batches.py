@@ -54,7 +54,8 @@ def list_batches(conn: sqlite3.Connection, *, limit: int = 50, offset: int = 0) 
         f"   AND c.status IN ({sql_list(CHUNK_TERMINAL)})) AS chunks_done,"
         " (SELECT COUNT(*) FROM analysis_runs r WHERE r.batch_id = b.id) AS runs_total,"
         " (SELECT COUNT(*) FROM analysis_runs r WHERE r.batch_id = b.id AND r.status = 'COMPLETED') AS runs_completed,"
-        " (SELECT COUNT(*) FROM analysis_runs r WHERE r.batch_id = b.id AND r.status = 'FAILED') AS runs_failed"
+        " (SELECT COUNT(*) FROM analysis_runs r WHERE r.batch_id = b.id AND r.status = 'FAILED') AS runs_failed,"
+        " (SELECT COUNT(*) FROM analysis_runs r WHERE r.batch_id = b.id AND r.status = 'PARTIAL') AS runs_partial"
         " FROM batches b ORDER BY b.id DESC LIMIT ? OFFSET ?",
         (limit, offset),
     ).fetchall()
@@ -91,21 +92,28 @@ def batch_run_counts(conn: sqlite3.Connection, batch_id: int) -> dict[str, Any]:
 
 
 def batch_result_counts(conn: sqlite3.Connection, batch_id: int) -> dict[str, int]:
-    """Result (record) counts by status over the submission."""
+    """Record counts by status over the submission: the results of whole-file runs and the answers of the
+    segments of segmented runs (not the answers a retry copied from an earlier run)."""
     counts = {"PENDING": 0, "COMPLETED": 0, "FAILED": 0}
     for row in conn.execute(
-        "SELECT res.status, COUNT(*) AS n FROM analysis_results res JOIN analysis_runs r ON r.id = res.run_id"
-        " WHERE r.batch_id = ? GROUP BY res.status", (batch_id,),
+        "SELECT status, COUNT(*) AS n FROM ("
+        " SELECT res.status FROM analysis_results res JOIN analysis_runs r ON r.id = res.run_id"
+        "  WHERE r.batch_id = :batch AND r.segment_seconds IS NULL"
+        " UNION ALL SELECT sr.status FROM analysis_segment_results sr JOIN analysis_runs r ON r.id = sr.run_id"
+        "  WHERE r.batch_id = :batch AND sr.reused_from IS NULL"
+        ") GROUP BY status", {"batch": batch_id},
     ):
         counts[row["status"]] = row["n"]
     return counts
 
 
 def failed_results_of_batch(conn: sqlite3.Connection, batch_id: int) -> list[sqlite3.Row]:
-    """(run_id, file_id, analysis_type) of every failed result of the submission's runs."""
+    """(run_id, file_id, analysis_type, segmented) of every failed result of the submission's runs, and of
+    every merged result with a gap (a segmented run's COMPLETED result with an error code)."""
     return conn.execute(
-        "SELECT r.id AS run_id, r.file_id, res.analysis_type FROM analysis_results res"
-        " JOIN analysis_runs r ON r.id = res.run_id WHERE r.batch_id = ? AND res.status = 'FAILED'"
+        "SELECT r.id AS run_id, r.file_id, res.analysis_type, r.segment_seconds IS NOT NULL AS segmented"
+        " FROM analysis_results res JOIN analysis_runs r ON r.id = res.run_id WHERE r.batch_id = ?"
+        " AND (res.status = 'FAILED' OR (res.status = 'COMPLETED' AND res.error_code IS NOT NULL))"
         " ORDER BY r.file_id, res.rowid", (batch_id,)).fetchall()
 
 

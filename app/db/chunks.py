@@ -143,24 +143,31 @@ def mark_cleaned(conn: sqlite3.Connection, chunk_id: int, now: datetime) -> None
 
 
 # ---- the chunk's runs and results -------------------------------------------------------------------
+# A run belongs to a chunk by its chunk_id, or (a segmented run) by its segments' chunk_id: a file's segments
+# may be spread over several chunks (app/db/segments.py).
+_IN_CHUNK = "(chunk_id = :chunk OR id IN (SELECT run_id FROM analysis_segments WHERE chunk_id = :chunk))"
+
 
 def chunk_runs(conn: sqlite3.Connection, chunk_id: int) -> list[sqlite3.Row]:
+    """The whole-file runs the chunk carries (segmented runs are staged by their segments)."""
     return conn.execute("SELECT * FROM analysis_runs WHERE chunk_id = ? ORDER BY id", (chunk_id,)).fetchall()
 
 
 def chunk_run_ids(conn: sqlite3.Connection, chunk_id: int) -> list[int]:
-    return [row[0] for row in conn.execute("SELECT id FROM analysis_runs WHERE chunk_id = ? ORDER BY id", (chunk_id,))]
+    """Every run with a record in the chunk, segmented runs included."""
+    return [row[0] for row in conn.execute(f"SELECT id FROM analysis_runs WHERE {_IN_CHUNK} ORDER BY id",
+                                           {"chunk": chunk_id})]
 
 
 def mark_runs_submitted(conn: sqlite3.Connection, chunk_id: int, now: datetime) -> None:
     """The chunk's job exists: its pending runs wait on it."""
-    conn.execute("UPDATE analysis_runs SET status = 'SUBMITTED', started_at = COALESCE(started_at, ?)"
-                 " WHERE chunk_id = ? AND status = 'PENDING'", (iso(now), chunk_id))
+    conn.execute("UPDATE analysis_runs SET status = 'SUBMITTED', started_at = COALESCE(started_at, :now)"
+                 f" WHERE {_IN_CHUNK} AND status = 'PENDING'", {"now": iso(now), "chunk": chunk_id})
 
 
 def mark_runs_running(conn: sqlite3.Connection, chunk_id: int) -> None:
-    conn.execute("UPDATE analysis_runs SET status = 'RUNNING' WHERE chunk_id = ? AND status = 'SUBMITTED'",
-                 (chunk_id,))
+    conn.execute(f"UPDATE analysis_runs SET status = 'RUNNING' WHERE {_IN_CHUNK} AND status = 'SUBMITTED'",
+                 {"chunk": chunk_id})
 
 
 def move_runs_to_on_demand(conn: sqlite3.Connection, run_ids: list[int]) -> None:
@@ -171,13 +178,13 @@ def move_runs_to_on_demand(conn: sqlite3.Connection, run_ids: list[int]) -> None
 
 def runs_for_ingest(conn: sqlite3.Connection, run_ids: list[int]) -> dict[int, sqlite3.Row]:
     """The runs that output lines refer to: what ingestion needs of each (id, file, batch, chunk, mode,
-    status, analysis types, options) with its file's media type and duration."""
+    status, analysis types, options, segmentation) with its file's media type and duration."""
     found: dict[int, sqlite3.Row] = {}
     for start in range(0, len(run_ids), 500):
         part = run_ids[start:start + 500]
         for row in conn.execute(
             "SELECT r.id, r.file_id, r.batch_id, r.chunk_id, r.mode, r.status, r.analysis_types, r.options,"
-            " f.media_type AS file_media_type, f.duration_seconds AS file_duration_seconds"
+            " r.segment_seconds, f.media_type AS file_media_type, f.duration_seconds AS file_duration_seconds"
             f" FROM analysis_runs r JOIN files f ON f.id = r.file_id WHERE r.id IN ({','.join('?' * len(part))})",
             part,
         ):
@@ -200,24 +207,37 @@ def result_statuses(conn: sqlite3.Connection, run_ids: list[int]) -> dict[tuple[
 
 def fail_pending_chunk_results(conn: sqlite3.Connection, chunk_id: int, *, code: str, message: str,
                                now: datetime) -> int:
-    """Every still-PENDING result of the chunk's runs becomes FAILED with this reason."""
+    """Every still-PENDING record of the chunk becomes FAILED with this reason: the results of its whole-file
+    runs and the answers of its segments (a segmented run's merged results wait for their merge)."""
     cur = conn.execute(
         "UPDATE analysis_results SET status = 'FAILED', error_code = ?, error_message = ?, completed_at = ?"
         " WHERE status = 'PENDING' AND run_id IN (SELECT id FROM analysis_runs WHERE chunk_id = ?)",
         (code, message[:2000], iso(now), chunk_id),
     )
-    return cur.rowcount
+    segments = conn.execute(
+        "UPDATE analysis_segment_results SET status = 'FAILED', error_code = ?, error_message = ?, completed_at = ?"
+        " WHERE status = 'PENDING' AND EXISTS (SELECT 1 FROM analysis_segments s WHERE s.chunk_id = ?"
+        "  AND s.run_id = analysis_segment_results.run_id"
+        "  AND s.segment_index = analysis_segment_results.segment_index)",
+        (code, message[:2000], iso(now), chunk_id),
+    )
+    return cur.rowcount + segments.rowcount
 
 
 def chunk_result_totals(conn: sqlite3.Connection, chunk_id: int) -> dict[str, Any]:
-    """Counts by status plus tokens and cost of the chunk's results."""
+    """Counts by status plus tokens and cost of the chunk's records (whole-file results and segment answers)."""
     totals: dict[str, Any] = {"PENDING": 0, "COMPLETED": 0, "FAILED": 0, "tokens_input": 0, "tokens_output": 0,
                               "cost_usd": 0.0}
     for row in conn.execute(
-        "SELECT res.status, COUNT(*) AS n, COALESCE(SUM(res.tokens_input), 0) AS tin,"
-        " COALESCE(SUM(res.tokens_output), 0) AS tout, COALESCE(SUM(res.cost_usd), 0) AS cost"
-        " FROM analysis_results res JOIN analysis_runs r ON r.id = res.run_id WHERE r.chunk_id = ?"
-        " GROUP BY res.status", (chunk_id,),
+        "SELECT status, COUNT(*) AS n, COALESCE(SUM(tokens_input), 0) AS tin,"
+        " COALESCE(SUM(tokens_output), 0) AS tout, COALESCE(SUM(cost_usd), 0) AS cost FROM ("
+        "  SELECT res.status, res.tokens_input, res.tokens_output, res.cost_usd"
+        "  FROM analysis_results res JOIN analysis_runs r ON r.id = res.run_id WHERE r.chunk_id = :chunk"
+        "  UNION ALL SELECT sr.status, sr.tokens_input, sr.tokens_output, sr.cost_usd"
+        "  FROM analysis_segment_results sr JOIN analysis_segments s"
+        "   ON s.run_id = sr.run_id AND s.segment_index = sr.segment_index"
+        "  WHERE s.chunk_id = :chunk AND sr.reused_from IS NULL"
+        ") GROUP BY status", {"chunk": chunk_id},
     ):
         totals[row["status"]] = row["n"]
         totals["tokens_input"] += row["tin"]

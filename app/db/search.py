@@ -51,7 +51,8 @@ def insert_file_rows(conn: sqlite3.Connection, file_id: int, rows: list[tuple[st
 
 def latest_completed_run_id(conn: sqlite3.Connection, file_id: int) -> int | None:
     row = conn.execute(
-        "SELECT id FROM analysis_runs WHERE file_id = ? AND status = 'COMPLETED' ORDER BY id DESC LIMIT 1",
+        "SELECT id FROM analysis_runs WHERE file_id = ? AND status IN ('COMPLETED', 'PARTIAL')"
+        " ORDER BY id DESC LIMIT 1",
         (file_id,),
     ).fetchone()
     return row[0] if row else None

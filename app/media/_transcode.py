@@ -23,8 +23,10 @@ log = logging.getLogger(__name__)
 
 X264_PRESET = "veryfast"
 X264_CRF = 27
-# A keyframe every few seconds keeps browser scrubbing snappy at little cost in size.
-GOP_SECONDS = 4
+# A keyframe every two seconds keeps browser scrubbing snappy at little cost in size, and lets long videos be
+# cut into segments without re-encoding (app/media/segments.py): keyframes are forced at every multiple of
+# GOP_SECONDS, so segment boundaries on whole even seconds fall exactly on one.
+GOP_SECONDS = 2
 AUDIO_BITRATE = {1: 64_000, 2: 128_000}
 _AAC_RATES = (96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000)
 _CANCEL_CHECK_SECONDS = 0.2
@@ -169,6 +171,7 @@ class _Job:
 
         # A timestamp jump far past the known length (a damaged file) must not become hours of copies.
         self.last_slot = _slot(self.duration + 1.0, self.rate) if self.duration else None
+        self.key_period = GOP_SECONDS * self.rate  # frames between forced keyframes (a Fraction)
         self.pending: VideoFrame | None = None
         self.pending_rel = 0.0
         self.pending_seconds = self.src_frame_seconds
@@ -267,10 +270,11 @@ class _Job:
             self.upright.vpush(picture)
             picture = self.upright.vpull()
         picture.time_base = 1 / self.rate
-        # libx264 obeys the decoder's I/P/B labels (no B-frames, source keyframes forced) unless cleared.
-        picture.pict_type = PictureType.NONE
         for slot in range(self.next_slot, end_slot):
             picture.pts = slot
+            # libx264 obeys the decoder's I/P/B labels (no B-frames, source keyframes forced) unless cleared;
+            # an I label on the first frame of every GOP_SECONDS makes an IDR frame there (closed GOPs).
+            picture.pict_type = PictureType.I if is_keyframe_slot(slot, self.key_period) else PictureType.NONE
             self.out.mux(self.vout.encode(picture))
         self.next_slot = end_slot
 
@@ -347,8 +351,14 @@ def _slot(seconds: float, rate: Fraction) -> int:
 
 
 def gop_frames(rate: Fraction) -> int:
-    """Frames between keyframes: GOP_SECONDS of video at `rate`, at least one."""
-    return max(1, round(GOP_SECONDS * rate))
+    """Most frames between keyframes: GOP_SECONDS of video at `rate` (rounded up, so the encoder never adds
+    one of its own just before a forced one), at least one."""
+    return max(1, math.ceil(GOP_SECONDS * rate))
+
+
+def is_keyframe_slot(slot: int, period: Fraction) -> bool:
+    """Whether output frame `slot` is the first at or after a multiple of GOP_SECONDS (`period` frames)."""
+    return slot // period != (slot - 1) // period
 
 
 def _upright_graph(size: tuple[int, int], rotation: int) -> av.filter.Graph | None:

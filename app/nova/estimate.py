@@ -7,6 +7,7 @@ from functools import lru_cache
 from app.nova.catalog import BATCH_PRICE_FACTOR, NOVA_V1_MAX_FRAMES, NovaModel
 from app.nova.prompts import SYSTEM_PROMPT, FileContext, build_prompt, validate_types
 from app.nova.schemas import COMBINED_PARTS
+from app.nova.summary_merge import build_merge_prompt
 
 # Video: resized to 672x672, sampled at 1 fps, about 288 tokens per frame; Lite/Pro keep a fixed
 # 960 frames beyond 16 minutes, so long videos cost the same as 16 minutes
@@ -84,6 +85,28 @@ def estimate_tokens(media_type: str, *, duration_seconds: float | None = None, w
     input_total = sum(media + prompt_tokens(t, media_type) for t in types)
     output_total = sum(output_tokens(t, summary_depth) for t in types)
     return input_total, output_total
+
+
+# Types whose segments' answers are merged with one more, text-only call (app/nova/summary_merge.py).
+MERGED_BY_MODEL = ("summary", "combined")
+PART_OVERHEAD_TOKENS = 40  # a segment's JSON wrapping in the merge prompt
+
+
+@lru_cache(maxsize=None)
+def _merge_prompt_tokens() -> int:
+    ctx = FileContext(name="2024-05-01 Customer Project walkthrough.mp4", folder="Customers/Customer Name/2024",
+                      duration_seconds=7200.0)
+    chars = len(SYSTEM_PROMPT) + len(build_merge_prompt(ctx, {}, [], count=8, missing=[]))
+    return math.ceil(chars / TEXT_CHARS_PER_TOKEN)
+
+
+def merge_call_tokens(analysis_type: str, segments: int, summary_depth: str = "standard") -> tuple[int, int]:
+    """(input, output) tokens of the summary merge of a video analysed in `segments` segments: the prompt
+    with every segment's summary in, one summary out; (0, 0) for a type merged without the model."""
+    if analysis_type not in MERGED_BY_MODEL or segments < 2:
+        return 0, 0
+    summary = output_tokens("summary", summary_depth)
+    return _merge_prompt_tokens() + segments * (summary + PART_OVERHEAD_TOKENS), summary
 
 
 def cost_usd(model: NovaModel, input_tokens: int, output_tokens: int, *, batch: bool) -> float:

@@ -8,34 +8,27 @@ from datetime import datetime
 from typing import Any
 
 from app.errors import BadRequest
+from app.nova.segment_prompt import (  # noqa: F401 (re-exported)
+    MAX_SEGMENT_OVERLAP, MAX_SEGMENT_SECONDS, MIN_SEGMENT_SECONDS, SegmentContext, SegmentOptionError,
+    segment_lines, segment_options, segment_rule,
+)
+from app.nova.path_words import path_words
 from app.nova.schemas import (
     COMBINED_PARTS, CONTENT_TYPES, DATE_SOURCES, DEPTHS, SKILL_LEVELS, WATERFALL_MIN_CONFIDENCE, WATERFALL_VOCAB,
     single_line,
 )
+from app.nova.transcript_prompt import transcript_lines, transcript_section
 
-PROMPT_VERSION = "2026-11-25.1"
+PROMPT_VERSION = "2026-12-04.2"  # the transcript line and block (docs/analysis-contract.md)
 VIDEO_TYPES = ("summary", "chapters", "elements", "waterfall_classification", "search_metadata", "combined")
 IMAGE_TYPES = ("description", "elements", "waterfall_classification", "metadata")
 DEFAULT_OPTIONS = {"summary_depth": "standard", "language": "auto"}
-
 # Header values are capped so a hostile file name cannot crowd out the instructions.
 MAX_NAME = 200
 MAX_FOLDER = 300
 MAX_CAMERA = 100
 MAX_LANGUAGE = 40
-MAX_PATH_WORDS = 40
 
-# Words that say nothing about content: extensions, camera prefixes, edit markers, system folders.
-NOISE_WORDS = frozenset("""
-    mp4 m4v mov avi mkv webm wmv flv mpg mpeg mts m2ts 3gp jpg jpeg png gif webp heic heif tif tiff raw dng
-    final copy edited edit export exported render rendered new old tmp temp untitled draft
-    v1 v2 v3 v4 v5 video videos vid vids img image images imgs pic pics photo photos dsc dscn dscf dcim mvi pxl
-    users home volumes mnt media library documents desktop downloads
-""".split())
-
-_DATE_TOKEN = re.compile(r"(?<!\d)(\d{4})[-_.](\d{1,2})[-_.](\d{1,2})(?!\d)")
-_TOKEN = re.compile(rf"{_DATE_TOKEN.pattern}|[^\W_]+")
-_RUNS = re.compile(r"[^\W\d_]+|\d+")
 _EXIF_DATE = re.compile(r"^(\d{4}):(\d{2}):(\d{2})(.*)$")
 _LANGUAGE = re.compile(r"[^\w \-()]")
 
@@ -95,50 +88,19 @@ def normalize_options(options: dict | None) -> dict:
     if not isinstance(language, str):
         raise InvalidAnalysisOptions("language must be 'auto' or a language name or code")
     language = single_line(_LANGUAGE.sub(" ", language), MAX_LANGUAGE) or "auto"
-    return {"summary_depth": depth, "language": "auto" if language.lower() == "auto" else language}
-
-
-def _split_camel(token: str) -> list[str]:
-    """Split letter/digit runs and camelCase humps: 'BackyardPond2024' -> Backyard, Pond, 2024."""
-    parts: list[str] = []
-    for run in _RUNS.findall(token):
-        start = 0
-        for i in range(1, len(run)):
-            prev, cur, nxt = run[i - 1], run[i], run[i + 1] if i + 1 < len(run) else ""
-            # A hump is lower->Upper, or the last capital of an acronym before a lowercase word (HTMLPage).
-            if cur.isupper() and (prev.islower() or (prev.isupper() and nxt.islower())):
-                parts.append(run[start:i])
-                start = i
-        parts.append(run[start:])
-    return parts
-
-
-def _path_words(folder: str, name: str) -> tuple[str, ...]:
-    """Words from folder and file name: split on separators and camelCase, lowercased, noise dropped."""
-    words: list[str] = []
-    for match in _TOKEN.finditer(f"{folder} {name}"):
-        if match.group(1):
-            # Keep dates whole and in ISO order; they are the most useful path clue.
-            y, m, d = match.group(1), int(match.group(2)), int(match.group(3))
-            words.append(f"{y}-{m:02d}-{d:02d}" if 1 <= m <= 12 and 1 <= d <= 31 else match.group(0))
-            continue
-        token = match.group(0)
-        if token.lower() in NOISE_WORDS:
-            continue
-        words.extend(part.lower() for part in _split_camel(token))
-    seen: set[str] = set()
-    out = []
-    for word in words:
-        if word in NOISE_WORDS or word in seen or (len(word) == 1 and not word.isdigit()):
-            continue
-        seen.add(word)
-        out.append(word)
-    return tuple(out[:MAX_PATH_WORDS])
+    normal = {"summary_depth": depth, "language": "auto" if language.lower() == "auto" else language}
+    try:
+        normal.update(segment_options(options))
+    except SegmentOptionError as exc:
+        raise InvalidAnalysisOptions(str(exc), details=exc.details) from None
+    return normal
 
 
 @dataclass(frozen=True)
 class FileContext:
-    """What the prompt may say about the file besides the media itself."""
+    """What the prompt may say about the file besides the media itself; `segment` when the media is one
+    segment of a longer video (its times are then relative to the segment); `transcript` the safe,
+    timestamped lines of what is said in the media sent (app/services/transcripts/excerpt.py)."""
 
     name: str
     folder: str = ""
@@ -147,12 +109,14 @@ class FileContext:
     gps: tuple[float, float] | None = None
     camera: str | None = None
     media_type: str = "video"
+    segment: SegmentContext | None = None
+    transcript: str | None = None
     path_words: tuple[str, ...] = field(init=False)
 
     def __post_init__(self) -> None:
         if self.media_type not in ("video", "image"):
             raise ValueError(f"media_type must be video or image, not {self.media_type!r}")
-        object.__setattr__(self, "path_words", _path_words(self.folder or "", self.name or ""))
+        object.__setattr__(self, "path_words", path_words(self.folder or "", self.name or ""))
 
 
 def _format_exif_date(value: str | datetime | None) -> str | None:
@@ -190,9 +154,12 @@ def _header(analysis_type: str, ctx: FileContext, options: dict) -> str:
         f"- path words: {single_line(' '.join(ctx.path_words), MAX_FOLDER)}",
     ]
     if ctx.media_type == "video":
-        duration = ctx.duration_seconds
+        duration = ctx.segment.duration_seconds if ctx.segment is not None else ctx.duration_seconds
         known = isinstance(duration, (int, float)) and math.isfinite(duration) and duration >= 0
         lines.append(f"- duration_seconds: {float(duration):.2f}" if known else "- duration_seconds: unknown")
+        if ctx.segment is not None:
+            lines.extend(segment_lines(ctx.segment, ctx.duration_seconds))
+        lines.extend(transcript_lines(ctx.transcript))
     else:
         exif_date = _format_exif_date(ctx.exif_date)
         gps = _format_gps(ctx.gps)
@@ -337,6 +304,18 @@ _JSON_RULES = (
 )
 
 
+def summary_length(depth: str) -> str:
+    """How long a video summary of this depth should be (for prompts built elsewhere, e.g. the summary
+    merge of app/nova/summary_merge.py)."""
+    return _SUMMARY_DEPTH[depth]
+
+
+def answer_rules(analysis_type: str, media_type: str, options: dict) -> str:
+    """The closing JSON rules and the shape to return, as build_prompt ends a prompt."""
+    rules = f"{_JSON_RULES} {_language_rule(options['language'])}"
+    return f"{rules}\n\nReturn exactly this JSON shape:\n{_shape(analysis_type, media_type, options)}\n"
+
+
 def build_prompt(analysis_type: str, ctx: FileContext, options: dict | None) -> str:
     """The full user prompt: contract header, blank line, instructions, then the JSON shape."""
     if analysis_type not in (VIDEO_TYPES if ctx.media_type == "video" else IMAGE_TYPES):
@@ -353,6 +332,11 @@ def build_prompt(analysis_type: str, ctx: FileContext, options: dict | None) -> 
     else:
         body = _guidance(analysis_type, ctx.media_type, options)
         shape = _shape(analysis_type, ctx.media_type, options)
+    if ctx.segment is not None and ctx.media_type == "video":
+        body = f"{segment_rule(ctx.segment)}\n\n{body}"
+    spoken = transcript_section(ctx.transcript, segment=ctx.segment is not None)
+    if spoken and ctx.media_type == "video":
+        body = f"{spoken}\n\n{body}"
     return f"{header}\n\n{body}\n\n{rules}\n\nReturn exactly this JSON shape:\n{shape}\n"
 
 

@@ -11,5 +11,7 @@ BLUEPRINT_MODULES = (
     "search",
     "usage",
     "folders",
+    "embeddings",
+    "transcripts",
     "pages",
 )

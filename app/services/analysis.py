@@ -4,44 +4,39 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import threading
 import sqlite3
+import threading
 import time
 from pathlib import Path
-from typing import Any, Iterable, NamedTuple
+from typing import Any, Iterable
 
 from app.config import Settings
 from app.db import analysis as analysis_db
 from app.db import batches as batches_db
 from app.db import files as files_db
+from app.db import segments as segments_db
 from app.db import transaction
 from app.errors import Unprocessable
 from app.inference.base import InferenceError
 from app.nova.catalog import NovaModel, request_model_id
 from app.nova.estimate import cost_usd
-from app.nova.parser import ModelOutputError, parse_model_output
-from app.nova.prompts import PROMPT_VERSION, FileContext
+from app.nova.prompts import PROMPT_VERSION
 from app.nova.requests import build_request, image_media_bytes, image_media_s3, video_format, video_media_s3
 from app.services import derivatives
 from app.services.analysis_request import (parse_on_demand_mode, parse_request, require_media_support,
                                            types_for_media)
 from app.services.context import Services
+from app.services.model_output import PreparedOutput, prepare_model_output  # noqa: F401 (re-exported)
+from app.services.prompt_context import file_context, with_transcript
+from app.services.segments import on_demand as segments_on_demand
+from app.services.segments.pieces import INLINE_VIDEO_MAX_BYTES
+from app.services.segments.plan import segmentation_for
+from app.services.segments.records import create_segments
 from app.services.signals import BATCH
 from app.services.tasks import TaskContext
 from app.storage.base import ObjectNotFound, ObjectStore
 
 log = logging.getLogger(__name__)
-
-INLINE_VIDEO_MAX_BYTES = 20 * 1024 * 1024  # Nova takes up to 25 MB inline; larger proxies go by S3 URI
-
-
-def file_context(row: sqlite3.Row) -> FileContext:
-    gps = None
-    if row["gps_latitude"] is not None and row["gps_longitude"] is not None:
-        gps = (row["gps_latitude"], row["gps_longitude"])
-    exif_date = row["created_at"] if row["created_source"] == "exif" else None
-    return FileContext(name=row["name"], folder=row["folder"], duration_seconds=row["duration_seconds"],
-                       exif_date=exif_date, gps=gps, camera=row["camera"], media_type=row["media_type"])
 
 
 def create_runs(
@@ -52,50 +47,35 @@ def create_runs(
     requested_types: list[str],
     options: dict[str, Any],
     mode: str,
+    settings: Settings,
     batch_id: int | None = None,
 ) -> list[int]:
-    """One PENDING run per file (with its per-type result rows), in one transaction."""
+    """One PENDING run per file (with its per-type result rows), in one transaction; a video longer than one
+    segment gets its segments (app/services/segments/plan.py)."""
     run_ids = []
     with transaction(conn):
         for row in file_rows:
             types = types_for_media(row["media_type"], requested_types)
             if not types:
                 continue
-            run_ids.append(analysis_db.insert_run(
+            try:
+                segmentation = segmentation_for(model, settings, options, duration=row["duration_seconds"],
+                                                proxy_bytes=row["proxy_size_bytes"]) \
+                    if row["media_type"] == "video" else None
+                refused = None
+            except ValueError as exc:
+                segmentation, refused = None, str(exc)
+            run_id = analysis_db.insert_run(
                 conn, file_id=row["id"], mode=mode, model_key=model.key, model_id=request_model_id(model),
                 analysis_types=types, options=options, prompt_version=PROMPT_VERSION, batch_id=batch_id,
                 with_record_ids=(mode == "batch"),
-            ))
+                segmentation=(segmentation.seconds, segmentation.overlap) if segmentation else None)
+            if segmentation is not None:
+                create_segments(conn, run_id, types, segmentation)
+            if refused:
+                analysis_db.fail_run(conn, run_id, code="media_too_large", message=refused)
+            run_ids.append(run_id)
     return run_ids
-
-
-class PreparedOutput(NamedTuple):
-    """One model answer parsed, validated and encoded for analysis_results, or why it is unusable."""
-
-    ok: bool
-    tokens_input: int
-    tokens_output: int
-    result_json: str | None = None  # the validated result, encoded as analysis_db.store_result stores it
-    truncated: bool = False
-    stop_reason: str | None = None
-    warnings_json: str | None = None
-    error_code: str | None = None
-    error_message: str | None = None
-
-
-def prepare_model_output(body: Any, analysis_type: str, *, media_type: str, duration_seconds: float | None,
-                         options: dict[str, Any]) -> PreparedOutput:
-    """Parse and validate one model answer without touching the database (batch ingestion does this in bulk)."""
-    try:
-        parsed = parse_model_output(body, analysis_type, media_type=media_type,
-                                    duration_seconds=duration_seconds, options=options)
-    except ModelOutputError as exc:
-        return PreparedOutput(False, getattr(exc, "input_tokens", 0) or 0, getattr(exc, "output_tokens", 0) or 0,
-                              error_code=exc.code, error_message=exc.message)
-    # combined is stored as one row holding its five parts; every other type as itself
-    result = parsed.results if analysis_type == "combined" else parsed.results[analysis_type]
-    return PreparedOutput(True, parsed.input_tokens, parsed.output_tokens, analysis_db.encode_result(result),
-                          parsed.truncated, parsed.stop_reason, analysis_db.encode_warnings(parsed.warnings))
 
 
 def store_model_output(
@@ -168,7 +148,7 @@ def ensure_proxy(settings: Settings, conn: sqlite3.Connection, row: sqlite3.Row)
 def analyze_run(services: Services, conn: sqlite3.Connection, run_id: int) -> str:
     """Run every pending type of one run on demand and finalise it; returns the run status."""
     run = analysis_db.get_run(conn, run_id)
-    if run is None or run["status"] in ("COMPLETED", "FAILED"):
+    if run is None or run["status"] in ("COMPLETED", "PARTIAL", "FAILED"):
         return run["status"] if run else "FAILED"
     started = time.monotonic()
     analysis_db.mark_run_started(conn, run_id)
@@ -179,16 +159,24 @@ def analyze_run(services: Services, conn: sqlite3.Connection, run_id: int) -> st
         with transaction(conn):
             analysis_db.fail_run(conn, run_id, code="unreadable_file", message=f"file could not be read: {row['error']}")
         return "FAILED"
+    segmented = run["segment_seconds"] is not None
     try:
         proxy_path = ensure_proxy(services.settings, conn, row)
-        media = media_block(services, row, proxy_path)
-    except Exception as exc:  # media faults fail this run only
+        media = None if segmented else media_block(services, row, proxy_path)
+    except Exception as exc:  # media faults fail this run only (a segmented one: its on-demand segments)
         log.warning("run %s: media not ready: %s", run_id, exc)
+        if not segmented:
+            with transaction(conn):
+                analysis_db.fail_run(conn, run_id, code="media_unavailable", message=str(exc))
+            return "FAILED"
+        proxy_path = exc
+    ctx = file_context(row)  # a segment's transcript lines are added per segment
+    if segmented:  # its segments are answered (those no chunk carries) and merged
+        segments_on_demand.analyze_segmented(services, conn, run, row, model, options, proxy_path, ctx)
         with transaction(conn):
-            analysis_db.fail_run(conn, run_id, code="media_unavailable", message=str(exc))
-        return "FAILED"
-    ctx = file_context(row)
+            return analysis_db.finalize_run(conn, run_id, processing_seconds=round(time.monotonic() - started, 3))
     pending = [r["analysis_type"] for r in analysis_db.list_results(conn, [run_id])[run_id] if r["status"] == "PENDING"]
+    ctx = with_transcript(conn, services.settings, ctx, row["id"])
     for analysis_type in pending:
         request = build_request(analysis_type, ctx, options, media=media, max_output_tokens=model.max_output_tokens)
         try:
@@ -222,12 +210,14 @@ def run_analyze_task(services: Services, ctx: TaskContext, params: dict[str, Any
             batches.add(run["batch_id"])
         row = files_db.get_file(ctx.conn, run["file_id"])
         ctx.set_current(row["name"] if row else str(run_id))
-        already = run["status"] in ("COMPLETED", "FAILED")
+        already = run["status"] in ("COMPLETED", "PARTIAL", "FAILED")
         status = analyze_run(services, ctx.conn, run_id)
-        if already:
-            ctx.advance()
+        if already or status not in ("COMPLETED", "PARTIAL", "FAILED"):
+            ctx.advance()  # a run whose other segments a batch job still carries is finished by their merge
         elif status == "COMPLETED":
             ctx.advance(completed=1)
+        elif status == "PARTIAL":
+            ctx.advance(partial=1)
         else:
             ctx.advance(failed=1)
     ctx.set_current(None)
@@ -252,7 +242,8 @@ def start_on_demand(services: Services, conn: sqlite3.Connection, run_ids: list[
 def list_file_runs(conn: sqlite3.Connection, file_id: int) -> list[dict[str, Any]]:
     runs = analysis_db.list_runs_for_file(conn, file_id)
     results = analysis_db.list_results(conn, [r["id"] for r in runs])
-    return [analysis_db.run_to_dict(run, results[run["id"]]) for run in runs]
+    segments = segments_db.list_segments(conn, [r["id"] for r in runs if r["segment_seconds"] is not None])
+    return [analysis_db.run_to_dict(run, results[run["id"]], segments.get(run["id"])) for run in runs]
 
 
 def image_s3_media(store: ObjectStore, key: str, data: bytes) -> dict[str, Any]:
@@ -272,7 +263,7 @@ def analyze_on_demand(services: Services, conn: sqlite3.Connection, body: dict[s
     request = parse_request(services, conn, body, for_submit=True)
     require_media_support(request.model, request.rows)
     run_ids = create_runs(conn, file_rows=request.rows, model=request.model, requested_types=request.types,
-                          options=request.options, mode="on_demand")
+                          options=request.options, mode="on_demand", settings=services.settings)
     if not run_ids:
         raise Unprocessable("none of the requested analysis types applies to the selected files",
                             code="nothing_to_analyze", details={"analysis_types": request.types})

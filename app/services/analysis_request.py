@@ -13,6 +13,7 @@ from app.nova.prompts import IMAGE_TYPES, VIDEO_TYPES, normalize_options
 from app.services import library
 from app.services.context import Services
 from app.services.params import id_list
+from app.services.segments.plan import check_options, full_detail_seconds
 
 
 # Requests name video types; images get the closest image type (chapters has none).
@@ -96,6 +97,7 @@ def model_to_dict(settings: Settings, model: NovaModel) -> dict[str, Any]:
         "price_input_per_1k": model.price_input_per_1k, "price_output_per_1k": model.price_output_per_1k,
         "video": model.video, "image": model.image, "batch": model.batch, "lifecycle": model.lifecycle,
         "max_video_seconds": model.max_video_seconds, "available": available, "reason": reason,
+        "segment_seconds": full_detail_seconds(model),  # longer videos are analysed as segments this long
     }
 
 
@@ -122,6 +124,7 @@ def parse_request(services: Services, conn: sqlite3.Connection, body: dict[str, 
     model = resolve_model(services, body.get("model"), for_submit=for_submit)
     types = parse_types(body.get("analysis_types"))
     options = parse_options(body.get("options"))
+    check_options(model, services.settings, options)
     if body.get("file_ids") is not None:
         body = {**body, "file_ids": id_list("file_ids", body["file_ids"])}
     rows = files_db.get_files(conn, library.resolve_file_ids(conn, body))

@@ -5,10 +5,13 @@ from pathlib import Path
 
 from app.config import Settings
 from app.inference.base import InferenceBackend
+from app.inference.embeddings.base import EmbeddingBackend
+from app.inference.transcribe.base import TranscriptionService
 from app.nova.catalog import Catalog, load_catalog
 from app.services.context import Services
 from app.services.signals import BATCH, PROVIDER, Signals
 from app.services.tasks import TaskRunner
+from app.services.vector_index import VectorIndexes
 from app.storage import ObjectStore, create_object_store
 
 def build_services(settings: Settings) -> Services:
@@ -19,7 +22,10 @@ def build_services(settings: Settings) -> Services:
     signals = Signals(settings.DATABASE_PATH)
     services = Services(settings=settings, store=store, backend=build_inference_backend(settings, store, signals),
                         catalog=build_catalog(settings),
-                        tasks=TaskRunner(settings.DATABASE_PATH, workers=settings.TASK_WORKERS), signals=signals)
+                        tasks=TaskRunner(settings.DATABASE_PATH, workers=settings.TASK_WORKERS), signals=signals,
+                        embeddings=build_embedding_backend(settings, store),
+                        vectors=VectorIndexes(settings.DATA_DIR / "vector-index"),
+                        transcriber=build_transcriber(settings, store, signals))
     pipeline.register_task_kinds(services)
     return services
 
@@ -51,6 +57,35 @@ def build_inference_backend(settings: Settings, store: ObjectStore, signals: Sig
     if signals is not None:  # a job that ends wakes the poller, as no real provider can
         engine.on_job_end = lambda: signals.notify(BATCH, PROVIDER)
     return engine
+
+
+def build_embedding_backend(settings: Settings, store: ObjectStore) -> EmbeddingBackend:
+    """Nova Multimodal Embeddings with INFERENCE_BACKEND=bedrock, else the offline stand-in."""
+    if settings.INFERENCE_BACKEND == "bedrock":
+        from app.inference.embeddings.bedrock import BedrockEmbeddings
+
+        return BedrockEmbeddings(region=settings.AWS_REGION, profile=settings.AWS_PROFILE or None,
+                                 dimension=settings.EMBEDDING_DIMENSION)
+    from app.inference.embeddings.local import LocalEmbeddings
+
+    return LocalEmbeddings(store, dimension=settings.EMBEDDING_DIMENSION)
+
+
+def build_transcriber(settings: Settings, store: ObjectStore,
+                      signals: Signals | None = None) -> TranscriptionService | None:
+    """Amazon Transcribe, the offline stand-in, or none (subtitles only): TRANSCRIBE_BACKEND."""
+    if settings.TRANSCRIBE_BACKEND == "aws":
+        from app.inference.transcribe.aws import AwsTranscriber
+
+        return AwsTranscriber(region=settings.AWS_REGION, profile=settings.AWS_PROFILE or None)
+    if settings.TRANSCRIBE_BACKEND == "none":
+        return None
+    from app.inference.transcribe.local import LocalTranscriber
+
+    transcriber = LocalTranscriber(settings.DATABASE_PATH, store)
+    if signals is not None:  # a job that ends wakes the poller, as the local batch engine's do
+        transcriber.on_job_end = lambda: signals.notify(BATCH, PROVIDER)
+    return transcriber
 
 
 def build_catalog(settings: Settings) -> Catalog:

@@ -4,6 +4,10 @@ For each (model, analysis type, media type) with at least MIN_RUNS completed res
 from the latest LATEST_RUNS of them: their mean output tokens, and their input tokens per second of video
 (up to the span the model samples in full) or per image. Before that, from the documented rates of
 app/nova/estimate.py. Each estimate says which it used.
+
+A video's transcript lines in its prompts (app/services/prompt_context.py) are counted on top of the
+documented rates; learned rates already include what the transcripts of earlier prompts added, about 260
+tokens a minute of speech against 17,280 of video, so they are not counted twice.
 """
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ import math
 import sqlite3
 from dataclasses import dataclass
 
-from app.db import analysis as analysis_db
+from app.db import usage as usage_db
 from app.nova.catalog import NovaModel
 from app.nova.estimate import VIDEO_FRAMES_PER_SECOND, estimate_tokens
 
@@ -37,8 +41,9 @@ class Estimator:
         self._observed: dict[str, dict[str, Observed]] = {}
 
     def estimate(self, media_type: str, types: list[str], *, duration_seconds: float | None, width: int | None,
-                 height: int | None, summary_depth: str) -> tuple[int, int, str]:
-        """(input tokens, output tokens, basis) for running these types on one file."""
+                 height: int | None, summary_depth: str, text_tokens: int = 0) -> tuple[int, int, str]:
+        """(input tokens, output tokens, basis) for running these types on one file; `text_tokens` is what
+        each request's prompt carries beyond the usual (its transcript lines)."""
         observed = self._observations(media_type)
         total_in = total_out = 0
         learned_runs = 0
@@ -53,14 +58,14 @@ class Estimator:
             prior_in, prior_out = estimate_tokens(
                 media_type, duration_seconds=duration_seconds, width=width, height=height,
                 analysis_types=[analysis_type], max_frames=self.model.max_video_frames, summary_depth=summary_depth)
-            total_in += prior_in
+            total_in += prior_in + text_tokens
             total_out += prior_out
         return total_in, total_out, _basis(learned_runs, len(types), sum(
             1 for t in types if t in observed and observed[t].runs >= MIN_RUNS))
 
     def _observations(self, media_type: str) -> dict[str, Observed]:
         if media_type not in self._observed:
-            rows = [] if self.conn is None else analysis_db.observed_usage(
+            rows = [] if self.conn is None else usage_db.observed_usage(
                 self.conn, self.model.key, media_type, per_type=LATEST_RUNS, max_seconds=self.max_seconds)
             found = {}
             for row in rows:

@@ -14,6 +14,7 @@ from typing import Any, Mapping
 from app.config import Settings
 from app.db import files as files_db
 from app.errors import BadRequest, NotFound
+from app.media.segments import remove_segments
 from app.services.importing import is_within
 from app.services.params import (MAX_INT, bool_param, choice_param, day_param, float_param, int_param, invalid,
                                  id_list, optional, text_param)
@@ -260,6 +261,8 @@ def delete_file(conn: sqlite3.Connection, settings: Settings, file_id: int, *, d
         if target is not None and target.exists():
             target.unlink()
             removed.append(kind)
+        if kind == "proxy" and target is not None and remove_segments(target):
+            removed.append("segments")  # the pieces of a long video cut from that proxy
     if delete_original and row["origin"] == "upload":
         original = Path(row["path"]).resolve()
         if is_within(original, settings.uploads_dir.resolve()) and original.exists():

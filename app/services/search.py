@@ -18,9 +18,12 @@ from app.db import analysis as analysis_db
 from app.db import search as search_db
 from app.db import transaction
 from app.services.params import choice_param, int_param, optional, text_param
+from app.services.transcripts.search_rows import transcript_rows
+from app.utils.shapes import obj, objs, strings
 
 log = logging.getLogger(__name__)
 
+SEARCH_MODES = ("hybrid", "semantic", "keyword")
 MAX_QUERY_CHARS = 500
 MAX_TERMS = 12
 MAX_TERM_CHARS = 64
@@ -37,6 +40,7 @@ FIELD_LABELS = {
     "name": "File name", "folder": "Folder", "summary": "Summary", "chapter": "Chapter",
     "element": "Elements", "keyword": "Keywords", "metadata": "Search metadata",
     "classification": "Classification", "description": "Description",
+    "transcript": "Transcript",
 }
 
 _TERM_RE = re.compile(r"[^\W_]+")
@@ -87,7 +91,9 @@ def _index_file(conn: sqlite3.Connection, file_id: int) -> None:
     if run_id is not None:
         run = analysis_db.get_run(conn, run_id)
         results = analysis_db.run_to_dict(run, analysis_db.list_results(conn, [run_id])[run_id])["results"]
-    search_db.insert_file_rows(conn, file_id, document_rows(row["name"], row["folder"], results))
+    rows = document_rows(row["name"], row["folder"], results)
+    rows += transcript_rows(conn, file_id)  # what is said, timed (services/transcripts/search_rows.py)
+    search_db.insert_file_rows(conn, file_id, rows)
 
 
 def document_rows(name: str, folder: str, results: dict[str, Any]) -> list[tuple[str, float | None, str]]:
@@ -105,56 +111,44 @@ def document_rows(name: str, folder: str, results: dict[str, Any]) -> list[tuple
 
     add("name", name)
     add("folder", folder)
-    summary = _obj(results.get("summary"))
-    add("summary", [summary.get("text"), *_strings(summary.get("key_points"))])
-    description = _obj(results.get("description"))
+    summary = obj(results.get("summary"))
+    add("summary", [summary.get("text"), *strings(summary.get("key_points"))])
+    description = obj(results.get("description"))
     add("description", [description.get("text"), description.get("scene_type"), description.get("primary_subject"),
-                        *_strings(description.get("key_points"))])
-    for chapter in _objs(_obj(results.get("chapters")).get("chapters")):
-        add("chapter", [chapter.get("title"), chapter.get("summary"), *_strings(chapter.get("key_points"))],
+                        *strings(description.get("key_points"))])
+    for chapter in objs(obj(results.get("chapters")).get("chapters")):
+        add("chapter", [chapter.get("title"), chapter.get("summary"), *strings(chapter.get("key_points"))],
             chapter.get("start_seconds"))
-    _add_elements(add, _obj(results.get("elements")))
+    _add_elements(add, obj(results.get("elements")))
     for key in ("search_metadata", "metadata"):
-        meta = _obj(results.get(key))
-        add("keyword", _strings(meta.get("keywords")))
-        project = _obj(meta.get("project"))
-        location = _obj(meta.get("location"))
+        meta = obj(results.get(key))
+        add("keyword", strings(meta.get("keywords")))
+        project = obj(meta.get("project"))
+        location = obj(meta.get("location"))
         add("metadata", [project.get("name"), project.get("customer"), project.get("code"), location.get("name"),
                          location.get("city"), location.get("region"), location.get("country"), meta.get("camera"),
-                         *[e.get("value") for e in _objs(meta.get("entities"))]])
-    waterfall = _obj(results.get("waterfall_classification"))
-    add("keyword", [*_strings(waterfall.get("search_tags")), *_strings(waterfall.get("product_keywords"))])
+                         *[e.get("value") for e in objs(meta.get("entities"))]])
+    waterfall = obj(results.get("waterfall_classification"))
+    add("keyword", [*strings(waterfall.get("search_tags")), *strings(waterfall.get("product_keywords"))])
     labels = [waterfall.get(k) for k in ("family", "tier_level", "functional_type", "sub_type")]
-    add("classification", [v for v in labels if v != "Unknown"] + _strings(waterfall.get("evidence")))
+    add("classification", [v for v in labels if v != "Unknown"] + strings(waterfall.get("evidence")))
     return rows
 
 
 def _add_elements(add, elements: dict[str, Any]) -> None:
-    for item in _objs(elements.get("equipment")):
+    for item in objs(elements.get("equipment")):
         add("element", [item.get("name"), item.get("category")], _first_start(item))
-    for item in _objs(elements.get("topics")):
+    for item in objs(elements.get("topics")):
         add("element", [item.get("name"), item.get("description")], _first_start(item))
-    for item in _objs(elements.get("speakers")):
+    for item in objs(elements.get("speakers")):
         add("element", [item.get("label"), item.get("role")], _first_start(item))
-    add("element", _strings(_obj(elements.get("people")).get("descriptions")))
-    add("element", _strings(elements.get("text_visible")))
+    add("element", strings(obj(elements.get("people")).get("descriptions")))
+    add("element", strings(elements.get("text_visible")))
 
 
 def _first_start(item: dict[str, Any]) -> float | None:
-    ranges = _objs(item.get("time_ranges"))
+    ranges = objs(item.get("time_ranges"))
     return ranges[0].get("start_seconds") if ranges else None
-
-
-def _obj(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _objs(value: Any) -> list[dict[str, Any]]:
-    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
-
-
-def _strings(value: Any) -> list[str]:
-    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
 
 
 # ---- querying --------------------------------------------------------------------------------
@@ -172,7 +166,7 @@ def _fts_term(term: str) -> str:
 
 
 def parse_search_args(args: Any) -> dict[str, Any]:
-    """Validate `q`, `media_type`, `page`, `per_page` from a query string (the first of repeated keys) or
+    """Validate `q`, `media_type`, `page`, `per_page`, `mode` from a query string (the first of repeated keys) or
     a mapping; a list or an object where a value belongs is a 400, not its text."""
     raw_q = args.get("q")
     q = "" if raw_q is None else text_param("q", raw_q, MAX_QUERY_CHARS)
@@ -180,9 +174,12 @@ def parse_search_args(args: Any) -> dict[str, Any]:
     media_type = None if raw_type is None else choice_param("media_type", raw_type, ("video", "image"))
     page = optional(args, "page")
     per_page = optional(args, "per_page")
+    raw_mode = optional(args, "mode")
     return {"q": q, "media_type": media_type,
             "page": 1 if page is None else int_param("page", page, 1, 10_000),
-            "per_page": 20 if per_page is None else int_param("per_page", per_page, 1, MAX_PER_PAGE)}
+            "per_page": 20 if per_page is None else int_param("per_page", per_page, 1, MAX_PER_PAGE),
+            # How to search (services/search_modes.py): words (FTS5), meaning (vectors), or both fused.
+            "mode": "hybrid" if raw_mode is None else choice_param("mode", raw_mode, SEARCH_MODES)}
 
 
 def search(conn: sqlite3.Connection, q: str, media_type: str | None = None, page: int = 1,

@@ -9,6 +9,7 @@ from typing import Any, Mapping
 from app.db import usage as usage_db
 from app.errors import BadRequest
 from app.services.params import day_param, optional
+from app.services.transcripts.usage import transcription_usage
 from app.utils.clock import utcnow
 
 MAX_DAYS = 366
@@ -74,6 +75,7 @@ def usage_report(conn: sqlite3.Connection, start: date, end: date) -> dict[str, 
         },
         "tasks": {"by_kind": tasks, "total": sum(t["total"] for t in tasks),
                   "succeeded": sum(t["succeeded"] or 0 for t in tasks), "failed": sum(t["failed"] or 0 for t in tasks)},
+        "transcription": transcription_usage(conn, start, end),
     }
 
 

@@ -67,6 +67,13 @@ class VideoResults:
         self.segments = segment_video(facts)
         self.overall = look_of(facts.samples)
         self.topics = common.path_topics(header)
+        # A segment of a longer video: times in the answer stay relative to the segment (the contract), but
+        # the times written into text say where things are in the full video.
+        self.offset = header.segment_start or 0.0 if header.segment is not None else 0.0
+
+    def _at(self, seconds: float) -> str:
+        """A time of this media as text, in the full video's clock."""
+        return common.clock(seconds + self.offset)
 
     def build(self, task: str) -> dict:
         """The result object for task (one of the video task keys)."""
@@ -172,7 +179,12 @@ class VideoResults:
         f, o = self.facts, self.overall
         audio = "with audio" if f.has_audio else "no audio"
         fps = f", {f.fps:g} fps" if f.fps else ""
-        return (f"{common.LOCAL_PREFIX}{_duration_words(f.duration)} video ({f.width}×{f.height}{fps}, {audio}), "
+        part = ""
+        if self.header.segment is not None:
+            part = (f"segment {self.header.segment} of {self.header.segment_count} "
+                    f"({self._at(0.0)}–{self._at(f.duration)} of the full video), a ")
+        return (f"{common.LOCAL_PREFIX}{part}{_duration_words(f.duration)} video ({f.width}×{f.height}{fps}, "
+                f"{audio}), "
                 f"{o.light} and {o.moving} overall, mostly {common.and_join(o.names)} tones "
                 f"({', '.join(o.colors)}).")
 
@@ -181,7 +193,7 @@ class VideoResults:
         count = len(self.segments)
         if count == 1:
             return "It is one continuous scene."
-        starts = {reason: [common.clock(s.start) for s in self.segments if s.reason == reason]
+        starts = {reason: [self._at(s.start) for s in self.segments if s.reason == reason]
                   for reason in ("activity", "cut", "split")}
         parts = []
         if starts["activity"]:
@@ -208,7 +220,7 @@ class VideoResults:
             points.append(f"Path words: {', '.join(self.topics)}")
         peak = _peak(f.samples)
         if peak is not None and o.motion != "static":
-            points.append(f"Largest visual change at {common.clock(peak.time)}")
+            points.append(f"Largest visual change at {self._at(peak.time)}")
         if f.decode_error:
             points.insert(1, self._decode_sentence())
         note = common.language_note(self.header)
@@ -218,19 +230,19 @@ class VideoResults:
 
     def _chapter(self, number: int, seg: Segment) -> dict:
         """One chapter object with title, summary and key points from its samples."""
-        span = f"({common.clock(seg.start)}–{common.clock(seg.end)})"
+        span = f"({self._at(seg.start)}–{self._at(seg.end)})"
         if seg.reason == "undecodable":
             return {"title": f"Scene {number} {span}: not decodable", "start_seconds": seg.start,
                     "end_seconds": seg.end,
                     "summary": f"{common.LOCAL_PREFIX}this part of the file could not be decoded.",
-                    "key_points": [f"Decoding stopped at {common.clock(seg.start)}"]}
+                    "key_points": [f"Decoding stopped at {self._at(seg.start)}"]}
         samples = seg.samples or self._nearest(seg)
         look = look_of(samples)
         sentences = [f"{common.LOCAL_PREFIX}{_duration_words(seg.end - seg.start)} of {look.phrase}, "
                      f"mostly {common.and_join(look.names)} ({', '.join(look.colors)}).", _REASONS[seg.reason]]
         peak = _peak(samples)
         if peak is not None and look.motion != "static":
-            sentences.append(f"Most change around {common.clock(peak.time)}.")
+            sentences.append(f"Most change around {self._at(peak.time)}.")
         points = [f"Brightness {look.brightness} (mean luma {look.luma:.0f}/255)",
                   f"Motion {look.motion} (mean frame change {look.change or 0:.1f}/255)",
                   f"Dominant colours {', '.join(look.colors)}"]
@@ -239,7 +251,7 @@ class VideoResults:
 
     def _chapter_line(self, number: int, seg: Segment, *, detailed: bool = False) -> str:
         """One sentence about a chapter for the summary."""
-        span = f"({common.clock(seg.start)}–{common.clock(seg.end)})"
+        span = f"({self._at(seg.start)}–{self._at(seg.end)})"
         if seg.reason == "undecodable":
             return f"Scene {number} {span} could not be decoded."
         samples = seg.samples or self._nearest(seg)
@@ -247,7 +259,7 @@ class VideoResults:
         if not detailed:
             return f"Scene {number} {span}: {look.phrase}."
         peak = _peak(samples)
-        extra = f" Most change around {common.clock(peak.time)}." if peak and look.motion != "static" else ""
+        extra = f" Most change around {self._at(peak.time)}." if peak and look.motion != "static" else ""
         return (f"Scene {number} {span}: {look.phrase}, mostly {common.and_join(look.names)}. "
                 f"{_REASONS[seg.reason]}{extra}")
 

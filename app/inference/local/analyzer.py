@@ -16,6 +16,7 @@ from pathlib import Path
 from app.inference.local import _usage
 from app.inference.local._image_facts import ImageDecodeFailed, ImageFacts, extract_image_facts
 from app.inference.local._image_results import ImageResults
+from app.inference.local._merge_answer import MergeInputError, merged_summary
 from app.inference.local._prompt_header import HeaderError, parse_header
 from app.inference.local._video_facts import DecodeFailed, VideoFacts, extract_video_facts
 from app.inference.local._video_results import VideoResults
@@ -61,10 +62,17 @@ class LocalAnalyzer:
         except HeaderError as exc:
             raise AnalyzerError("invalid_request", str(exc)) from exc
         if header.media != kind:
+            carried = f"a {kind} block" if kind != "text" else "no media block"
             raise AnalyzerError("invalid_request", f"the prompt says Media: {header.media} but the request "
-                                                   f"carries a {kind} block")
+                                                   f"carries {carried}")
         started = time.perf_counter()
-        if kind == "video":
+        if kind == "text":  # the summary merge of a segmented video: text in, text out
+            try:
+                result = merged_summary(header, prompt)
+            except MergeInputError as exc:
+                raise AnalyzerError("invalid_request", str(exc)) from exc
+            media_tokens = 0
+        elif kind == "video":
             facts = self._video_facts(block)
             result = VideoResults(header, facts).build(header.task)
             media_tokens = _usage.video_tokens(facts.duration)
@@ -169,7 +177,8 @@ class LocalAnalyzer:
 
 
 def _unpack_request(request: dict) -> tuple[str, dict, str, str]:
-    """(media kind, media block, prompt text, system text) of a valid messages-v1 request."""
+    """(media kind, media block, prompt text, system text) of a valid messages-v1 request; a text-only
+    request (the summary merge) has the kind "text" and an empty block."""
     if not isinstance(request, dict):
         raise AnalyzerError("invalid_request", "the request body must be a JSON object")
     if request.get("schemaVersion", "messages-v1") != "messages-v1":
@@ -194,10 +203,12 @@ def _unpack_request(request: dict) -> tuple[str, dict, str, str]:
             texts.append(value)
         else:
             raise AnalyzerError("invalid_request", f"unsupported content block {kind!r}")
-    if len(media) != 1:
-        raise AnalyzerError("invalid_request", f"expected exactly one video or image block, got {len(media)}")
+    if len(media) > 1:
+        raise AnalyzerError("invalid_request", f"expected at most one video or image block, got {len(media)}")
     if not texts:
         raise AnalyzerError("invalid_request", "the message has no text block")
+    if not media:
+        return "text", {}, "\n".join(texts), _system_text(request.get("system"))
     kind, block = media[0]
     formats = VIDEO_FORMATS if kind == "video" else IMAGE_FORMATS
     if block.get("format") not in formats:

@@ -90,21 +90,27 @@ def _stop(conn: sqlite3.Connection, services: Services, chunk: sqlite3.Row, now:
 
 def retry_failed(conn: sqlite3.Connection, services: Services, batch_id: int, *,
                  now: datetime | None = None) -> dict[str, Any]:
-    """A new submission with only the records that failed or never came back (on demand below the minimum)."""
+    """A new submission with only the records that failed or never came back (on demand below the minimum).
+
+    A segmented run's failed or cut-off segments are asked again, its whole answers are kept, and the file's
+    result is merged again (a failed summary merge alone is merged again without asking any segment)."""
     batch = _batch_or_404(conn, batch_id)
     failed = batches_db.failed_results_of_batch(conn, batch_id)
     if not failed:
         raise Conflict(f"batch {batch_id} has no failed records to retry", code="nothing_to_retry",
                        details={"batch_id": batch_id})
     types_by_file: dict[int, list[str]] = {}
+    reuse_runs: dict[int, int] = {}
     for row in failed:
         types = types_by_file.setdefault(row["file_id"], [])
         if row["analysis_type"] not in types:
             types.append(row["analysis_type"])
+        if row["segmented"]:
+            reuse_runs[row["file_id"]] = row["run_id"]
     rows = files_db.get_files(conn, list(types_by_file))
     requested = parse_types(json.loads(batch["analysis_types"]))
     model = services.catalog.get(batch["model_key"])
     mode = "on_demand" if batch["mode"] == "on_demand" else "auto"
     return submit_plan(conn, services, rows=rows, model=model, types=requested,
                        options=json.loads(batch["options"] or "{}"), mode=mode, types_by_file=types_by_file,
-                       retry_of=batch_id, now=now)
+                       retry_of=batch_id, reuse_runs=reuse_runs, now=now)

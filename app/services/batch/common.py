@@ -8,6 +8,7 @@ from datetime import datetime
 from app.db import analysis as analysis_db
 from app.db import chunks as chunks_db
 from app.inference.base import validate_batch_s3_uri, validate_client_token, validate_job_name
+from app.services.segments.records import queue_merges
 from app.storage.base import ObjectStore
 
 STAGING_ROOT = "nova_batch"
@@ -64,7 +65,10 @@ def folder_uri(store: ObjectStore, folder: str) -> str:
 
 
 def fail_chunk_runs(conn: sqlite3.Connection, chunk_id: int, *, code: str, message: str, now: datetime) -> int:
-    """Fail every pending record of the chunk and roll its runs up (caller owns the transaction)."""
+    """Fail every pending record of the chunk and roll its runs up (caller owns the transaction); a segmented
+    run whose segments have now all answered or failed gets its merge queued (segments/records.py)."""
     failed = chunks_db.fail_pending_chunk_results(conn, chunk_id, code=code, message=message, now=now)
-    analysis_db.finalize_runs(conn, chunks_db.chunk_run_ids(conn, chunk_id), now=now)
+    run_ids = chunks_db.chunk_run_ids(conn, chunk_id)
+    queue_merges(conn, run_ids, now)
+    analysis_db.finalize_runs(conn, run_ids, now=now)
     return failed

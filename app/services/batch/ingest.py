@@ -2,7 +2,9 @@
 
 Output lines are joined to results by recordId (never by position), streamed one line at a time
 from each `*.jsonl.out` under `<output prefix><job id>/`, and stored in batched transactions.
-Storing is idempotent, so reading the same output again leaves the same rows.
+Storing is idempotent, so reading the same output again leaves the same rows. A segment's record (a
+segmented run, app/db/segments.py) is accepted only from the chunk its segment belongs to; when the last
+answer of a (run, type) is stored, its merge task is queued in the same transaction.
 
 Parsing and validating an answer costs several times what storing it does, so a big output is parsed
 and validated by worker processes (see LinePreparer) while this process reads the lines, looks up
@@ -22,6 +24,7 @@ from typing import Any
 from app.db import analysis as analysis_db
 from app.db import batches as batches_db
 from app.db import chunks as chunks_db
+from app.db import segments as segments_db
 from app.db import transaction
 from app.nova.catalog import NovaModel
 from app.services.analysis import PreparedOutput, prepare_model_output, store_model_output
@@ -31,6 +34,7 @@ from app.services.batch.settle import (CLAIM_SECONDS, IngestInterrupted, IngestS
 from app.services.batch.ingest_pool import (BLANK, BODY, CUT, ERROR, INVALID, NO_RECORD_ID, RAW_BODY, UNPARSABLE,
                                             Context, LinePreparer)
 from app.services.context import Services
+from app.services.segments.records import queue_merges, store_answer
 from app.storage.base import StorageError
 from app.utils import leases
 from app.utils.clock import Clock, iso
@@ -89,6 +93,7 @@ def ingest_chunk(conn: sqlite3.Connection, services: Services, chunk_id: int, *,
         if not isinstance(exc, StorageError):
             log.exception("chunk %s: ingestion failed", chunk_id)
         return fetch_failed(conn, services, chunk, stats, exc, clock.now())
+    services.tasks.wake()  # merges the ingestion queued (segmented runs) start now in this process
     return {"outcome": "ingested", "status": status, "stats": asdict(stats)}
 
 
@@ -106,9 +111,10 @@ class _Reader:
         self.stats = stats
         self.seen: set[str] = set()
         self.cut_ids: set[str] = set()
-        self.pending: list[tuple[int, str, int, Any]] = []  # (run id, type, kind, payload)
+        self.pending: list[tuple[int, str, int | None, int, Any]] = []  # (run id, type, segment, kind, payload)
         self.preparer: LinePreparer | None = None
         self.runs: dict[int, sqlite3.Row] = {}  # runs named by lines read but not yet stored
+        self.segments: dict[tuple[int, int], sqlite3.Row] = {}  # (run id, segment index): bounds and chunk
         self._types_of: dict[str, list[str]] = {}
         self._options_of: dict[str | None, dict] = {}
 
@@ -162,23 +168,44 @@ class _Reader:
         parsed = [analysis_db.parse_record_id(hint) if hint is not None else None for hint in hints]
         if len(self.runs) > _MAX_CACHED_RUNS:
             self.runs.clear()  # runs of lines that were never stored (duplicates, unknown ids)
+            self.segments.clear()
         self.runs.update(chunks_db.runs_for_ingest(self.conn, sorted({p[0] for p in parsed if p is not None})))
+        self._load_segments(p for p in parsed if p is not None)
         runs = self.runs
         contexts: list[Context | None] = []
         for hint, ids in zip(hints, parsed):
             run = runs.get(ids[0]) if ids is not None else None
-            if run is None or not self._accepts(run, ids[1]):
+            if run is None or not self._accepts(run, ids[1], ids[2]):
                 contexts.append(None)
                 continue
-            contexts.append((hint, ids[1], run["file_media_type"], run["file_duration_seconds"],
+            contexts.append((hint, ids[1], run["file_media_type"], self._duration(run, ids[2]),
                              self._options(run["options"])))
         for batch in self.preparer.submit(lines, contexts, hints):
             self._take(*batch)
 
-    def _accepts(self, run: sqlite3.Row, analysis_type: str) -> bool:
-        """Whether a record of this run and type belongs to this chunk."""
-        if run["chunk_id"] != self.chunk["id"]:
-            return False
+    def _load_segments(self, refs: Any) -> None:
+        """Read the segments that segment records name, unless known already."""
+        wanted = {(ref[0], ref[2]) for ref in refs if ref[2] is not None} - self.segments.keys()
+        if wanted:
+            self.segments.update(segments_db.segments_for_ingest(self.conn, wanted))
+
+    def _duration(self, run: sqlite3.Row, segment: int | None) -> float | None:
+        """What a record's times are clamped to: the file's duration, or its segment's."""
+        if segment is None:
+            return run["file_duration_seconds"]
+        row = self.segments[(run["id"], segment)]
+        return row["end_seconds"] - row["start_seconds"]
+
+    def _accepts(self, run: sqlite3.Row, analysis_type: str, segment: int | None = None) -> bool:
+        """Whether a record of this run and type (and segment) belongs to this chunk: a segmented run's records
+        are its segments', each accepted only from the chunk that carries its segment."""
+        if segment is None:
+            if run["chunk_id"] != self.chunk["id"] or run["segment_seconds"] is not None:
+                return False
+        else:
+            row = self.segments.get((run["id"], segment))
+            if row is None or row["chunk_id"] != self.chunk["id"]:
+                return False
         types = self._types_of.get(run["analysis_types"])
         if types is None:
             types = self._types_of[run["analysis_types"]] = json.loads(run["analysis_types"])
@@ -221,54 +248,62 @@ class _Reader:
             log.info("chunk %s: record %s appears more than once; first kept", self.chunk["id"], record_id)
             return
         self.seen.add(record_id)
-        self.pending.append((parsed[0], parsed[1], kind, payload))
+        self.pending.append((parsed[0], parsed[1], parsed[2], kind, payload))
 
     def _flush(self) -> None:
         if not self.pending:
             return
         items, self.pending = self.pending, []
-        run_ids = sorted({run_id for run_id, _, _, _ in items})
+        run_ids = sorted({item[0] for item in items})
         # Most runs were read when their lines were handed to the preparer.
         runs = {run_id: self.runs.pop(run_id) for run_id in run_ids if run_id in self.runs}
         if len(runs) < len(run_ids):
             runs.update(chunks_db.runs_for_ingest(self.conn, [run_id for run_id in run_ids if run_id not in runs]))
+        self._load_segments(item[:3] for item in items)
         stats, chunk_id = self.stats, self.chunk["id"]
-        known: list[tuple[sqlite3.Row, str, int, Any]] = []
-        for run_id, analysis_type, kind, payload in items:
+        known: list[tuple[sqlite3.Row, str, int | None, int, Any]] = []
+        for run_id, analysis_type, segment, kind, payload in items:
             run = runs.get(run_id)
-            if run is None:
-                stats.unknown_records += 1
-                continue
-            if not self._accepts(run, analysis_type):
+            if run is None or not self._accepts(run, analysis_type, segment):
                 stats.unknown_records += 1
                 continue
             if kind == RAW_BODY:  # a line whose recordId was not where the preparer looked: validate it here
                 kind, payload = BODY, prepare_model_output(
                     payload, analysis_type, media_type=run["file_media_type"],
-                    duration_seconds=run["file_duration_seconds"], options=self._options(run["options"]))
-            known.append((run, analysis_type, kind, payload))
+                    duration_seconds=self._duration(run, segment), options=self._options(run["options"]))
+            known.append((run, analysis_type, segment, kind, payload))
+        segmented = sorted({run["id"] for run, _, segment, _, _ in known if segment is not None})
         with transaction(self.conn):
             now = self.clock.now()
             if not leases.claim(self.conn, chunks_db.INGEST_CLAIMS, chunk_id, self.holder, now, CLAIM_SECONDS):
                 raise IngestInterrupted()
             statuses = chunks_db.result_statuses(self.conn, run_ids)
+            if segmented:
+                statuses.update(segments_db.result_statuses(self.conn, segmented))
             stamp = iso(now)
-            for run, analysis_type, kind, payload in known:
-                self._store(run, analysis_type, kind, payload, statuses, stamp)
+            for run, analysis_type, segment, kind, payload in known:
+                self._store(run, analysis_type, segment, kind, payload, statuses, stamp)
+            if segmented:
+                # The last answer of a (run, type) queues its merge here, in the transaction that stored it.
+                queue_merges(self.conn, segmented, now)
         crashpoint("mid_ingest")
 
-    def _store(self, run: sqlite3.Row, analysis_type: str, kind: int, payload: Any,
-               statuses: dict[tuple[int, str], str], stamp: str) -> None:
+    def _store(self, run: sqlite3.Row, analysis_type: str, segment: int | None, kind: int, payload: Any,
+               statuses: dict[tuple, str], stamp: str) -> None:
         """Store or fail one record and count it; `statuses` (read in this transaction) is kept current."""
         stats, conn = self.stats, self.conn
-        key = (run["id"], analysis_type)
+        key: tuple = (run["id"], analysis_type) if segment is None else (run["id"], analysis_type, segment)
         if kind == BODY:
             prepared: PreparedOutput = payload
             # The body was parsed and validated already (prepared); it is not kept, so None stands for it.
-            changed = store_model_output(conn, run, analysis_type, None, model=self.model, batch=True,
-                                         media_type=run["file_media_type"],
-                                         duration_seconds=run["file_duration_seconds"], prepared=prepared,
-                                         completed_at=stamp)
+            if segment is not None:
+                changed = store_answer(conn, run["id"], analysis_type, segment, prepared, model=self.model,
+                                       batch=True, completed_at=stamp)
+            else:
+                changed = store_model_output(conn, run, analysis_type, None, model=self.model, batch=True,
+                                             media_type=run["file_media_type"],
+                                             duration_seconds=run["file_duration_seconds"], prepared=prepared,
+                                             completed_at=stamp)
             if changed:
                 statuses[key] = "COMPLETED" if prepared.ok else "FAILED"
             if statuses.get(key) == "COMPLETED":
@@ -287,7 +322,13 @@ class _Reader:
             code, message = "invalid_output_line", "the output line has neither modelOutput nor error"
         else:  # CUT
             code, message = "unparsable_output", "the job's output line for this record is not valid JSON"
-        if analysis_db.fail_result(conn, run["id"], analysis_type, code=code, message=message, now=self.clock.now()):
+        if segment is not None:
+            failed = segments_db.fail_result(conn, run["id"], analysis_type, segment, code=code, message=message,
+                                             now=self.clock.now())
+        else:
+            failed = analysis_db.fail_result(conn, run["id"], analysis_type, code=code, message=message,
+                                             now=self.clock.now())
+        if failed:
             statuses[key] = "FAILED"
             if kind == CUT:
                 stats.model_output_failed += 1

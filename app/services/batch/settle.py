@@ -15,6 +15,7 @@ from app.db import chunks as chunks_db
 from app.db import transaction
 from app.services.batch import common
 from app.services.context import Services
+from app.services.segments.records import queue_merges
 from app.utils import leases
 from app.utils.clock import Clock, iso, later
 
@@ -67,7 +68,9 @@ def finish_chunk(conn: sqlite3.Connection, chunk: sqlite3.Row, holder: str, stat
         check_claim(conn, chunk["id"], holder, clock.now())
         stats.missing_records = chunks_db.fail_pending_chunk_results(conn, chunk["id"], code=code, message=message,
                                                                      now=clock.now())
-    run_ids = chunks_db.chunk_run_ids(conn, chunk["id"])
+        run_ids = chunks_db.chunk_run_ids(conn, chunk["id"])
+        # Segments whose answers have all come (or failed) now: their merge, in this same transaction.
+        queue_merges(conn, run_ids, clock.now())
     for start in range(0, len(run_ids), RUNS_PER_TRANSACTION):
         with transaction(conn):  # short transactions: a big chunk never holds the write lock for long
             check_claim(conn, chunk["id"], holder, clock.now())

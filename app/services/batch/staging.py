@@ -1,7 +1,8 @@
 """Staging a chunk: proxies copied under the job's input folder, the manifest written, all verified.
 
-Runs as the background task kind 'batch_stage' ({"batch_id": id}); every step can be repeated, so
-a task interrupted by a restart simply stages its remaining chunks again.
+A segmented run's segments in this chunk are staged as their own pieces (app/services/segments/pieces.py),
+one record per (segment, type). Runs as the background task kind 'batch_stage' ({"batch_id": id}); every
+step can be repeated, so a task interrupted by a restart simply stages its remaining chunks again.
 """
 from __future__ import annotations
 
@@ -19,13 +20,16 @@ from app.db import analysis as analysis_db
 from app.db import batches as batches_db
 from app.db import chunks as chunks_db
 from app.db import files as files_db
+from app.db import segments as segments_db
 from app.db import transaction
 from app.nova.catalog import NovaModel
 from app.nova.requests import build_request
-from app.services.analysis import (ensure_proxy, file_context, image_s3_media, start_on_demand,
-                                   video_s3_media)
+from app.services.analysis import ensure_proxy, image_s3_media, start_on_demand, video_s3_media
 from app.services.batch.common import FILES_FOLDER, fail_chunk_runs
 from app.services.context import Services
+from app.services.prompt_context import file_context, segment_context, with_transcript
+from app.services.segments import pieces
+from app.services.segments.records import queue_merges
 from app.services.signals import BATCH
 from app.services.tasks import TaskCancelled, TaskContext, TaskInterrupted
 from app.storage.base import ObjectNotFound, ObjectStore, StorageError
@@ -49,6 +53,9 @@ class StagedFile:
     content_type: str
     size: int
     error: str | None = None
+    segment: sqlite3.Row | None = None  # one segment of a segmented run (its piece is proxy_path)
+    count: int = 0  # how many segments that run has
+    source_key: str | None = None  # a copy already in the store (server-side copy, no upload)
 
 
 def canonical_proxy_key(row: sqlite3.Row) -> str:
@@ -121,13 +128,20 @@ def stage_chunk(conn: sqlite3.Connection, services: Services, chunk_id: int, *,
                 on_file(True)
             continue
         staged.append(item)
+    for item in _prepare_segments(conn, services, chunk, model, check):
+        if item.error:
+            _fail_item(conn, item, "media_unavailable", item.error)
+            if on_file:
+                on_file(True)
+            continue
+        staged.append(item)
     _upload_all(services, staged)
     crashpoint("staging")
     for item in staged:
         if item.error is None:
             _verify_or_reupload(conn, services, item)
         if item.error:
-            _fail_run(conn, item.run["id"], "staging_failed", item.error)
+            _fail_item(conn, item, "staging_failed", item.error)
         if on_file:
             on_file(item.error is not None)
     good = [item for item in staged if item.error is None]
@@ -152,6 +166,55 @@ def _prepare(conn: sqlite3.Connection, services: Services, chunk: sqlite3.Row, r
     return StagedFile(run, row, path, key, content_type_for(path, row["media_type"]), size, error=error)
 
 
+def _prepare_segments(conn: sqlite3.Connection, services: Services, chunk: sqlite3.Row, model: NovaModel,
+                      check: Callable[[], None] | None) -> list[StagedFile]:
+    """The chunk's segments with a pending answer: their pieces cut (or reused) and their keys under files/."""
+    wanted: dict[int, set[int]] = {}
+    for answer in segments_db.pending_in_chunk(conn, chunk["id"]):
+        wanted.setdefault(answer["run_id"], set()).add(answer["segment_index"])
+    items: list[StagedFile] = []
+    for run_id, indexes in sorted(wanted.items()):
+        if check is not None:
+            check()
+        run = analysis_db.get_run(conn, run_id)
+        row = files_db.get_file(conn, run["file_id"])
+        try:
+            if row is None:
+                raise FileNotFoundError("the file is no longer in the library")
+            cut = {p.index: p for p in pieces.run_pieces(conn, run, row, ensure_proxy(services.settings, conn, row))}
+        except Exception as exc:  # this run's segments fail; the chunk goes on
+            error = f"the segments could not be cut: {exc}"
+            items.extend(StagedFile(run, row, Path(), "", "", 0, error=error, segment=s)
+                         for s in _segment_rows(conn, run_id, indexes))
+            continue
+        segments = segments_db.list_segments(conn, [run_id])[run_id]
+        for segment in (s for s in segments if s["segment_index"] in indexes):
+            piece = cut[segment["segment_index"]]
+            error = None
+            if piece.size_bytes > model.max_object_bytes:
+                error = (f"segment {piece.index + 1} is {piece.size_bytes} bytes, over the {model.max_object_bytes}"
+                         " byte limit per media object")
+            key = f"{chunk['staging_folder']}{FILES_FOLDER}/{pieces.staged_name(row, piece.index)}"
+            items.append(StagedFile(run, row, piece.path, key, "video/mp4", piece.size_bytes, error=error,
+                                    segment=segment, count=len(segments),
+                                    source_key=pieces.piece_key(row, run, piece.index)))
+    return items
+
+
+def _segment_rows(conn: sqlite3.Connection, run_id: int, indexes: set[int]) -> list[sqlite3.Row]:
+    return [s for s in segments_db.list_segments(conn, [run_id]).get(run_id, []) if s["segment_index"] in indexes]
+
+
+def _fail_item(conn: sqlite3.Connection, item: StagedFile, code: str, message: str) -> None:
+    """A file that cannot be staged fails its run; a segment fails its own answers (the rest go on)."""
+    if item.segment is None:
+        _fail_run(conn, item.run["id"], code, message)
+        return
+    with transaction(conn):
+        segments_db.fail_segment(conn, item.run["id"], item.segment["segment_index"], code=code, message=message)
+        queue_merges(conn, [item.run["id"]])
+
+
 def _upload_all(services: Services, staged: list[StagedFile]) -> None:
     """Copy or upload every file, BATCH_UPLOAD_WORKERS at a time; errors stay with their file."""
     store = services.store
@@ -166,7 +229,9 @@ def _upload_one(store: ObjectStore, item: StagedFile) -> None:
     try:
         if _present(store, item.key, item.size):
             return
-        source = canonical_proxy_key(item.row) if item.row["media_type"] == "video" else None
+        source = item.source_key
+        if source is None and item.row["media_type"] == "video":
+            source = canonical_proxy_key(item.row)
         if source is not None and _present(store, source, item.size):
             store.copy(source, item.key, content_type=item.content_type)  # server-side, no download
         else:
@@ -190,6 +255,10 @@ def _verify_or_reupload(conn: sqlite3.Connection, services: Services, item: Stag
             return
         log.warning("staged object %s is missing or incomplete; uploading it again", item.key)
         item.proxy_path = ensure_proxy(services.settings, conn, item.row)
+        if item.segment is not None:  # the piece again (cut anew if the proxy changed)
+            index = item.segment["segment_index"]
+            piece = next(p for p in pieces.run_pieces(conn, item.run, item.row, item.proxy_path) if p.index == index)
+            item.proxy_path = piece.path
         item.size = item.proxy_path.stat().st_size
         store.put_file(item.key, item.proxy_path, content_type=item.content_type)
         if not _present(store, item.key, item.size):
@@ -210,10 +279,20 @@ def _media(store: ObjectStore, item: StagedFile) -> dict[str, Any]:
         return image_s3_media(store, item.key, handle.read(16))
 
 
+def _bounds(conn: sqlite3.Connection, item: StagedFile) -> sqlite3.Row:
+    """The segment as it is now (its bounds are the cut piece's since run_pieces)."""
+    index = item.segment["segment_index"]
+    return next(s for s in segments_db.list_segments(conn, [item.run["id"]])[item.run["id"]]
+                if s["segment_index"] == index)
+
+
 def _write_manifest_and_queue(conn: sqlite3.Connection, services: Services, chunk: sqlite3.Row,
                               batch: sqlite3.Row, model: NovaModel, good: list[StagedFile]) -> str:
     store, settings = services.store, services.settings
-    pending = analysis_db.list_results(conn, [item.run["id"] for item in good])
+    pending = analysis_db.list_results(conn, [item.run["id"] for item in good if item.segment is None])
+    by_segment: dict[tuple[int, int], list[sqlite3.Row]] = {}
+    for answer in segments_db.pending_in_chunk(conn, chunk["id"]):
+        by_segment.setdefault((answer["run_id"], answer["segment_index"]), []).append(answer)
     records = 0
     tmp_dir = settings.DATA_DIR / "tmp"
     tmp_dir.mkdir(parents=True, exist_ok=True)
@@ -223,8 +302,14 @@ def _write_manifest_and_queue(conn: sqlite3.Connection, services: Services, chun
             options = json.loads(item.run["options"] or "{}")
             context = file_context(item.row)
             media = _media(store, item)
-            for result in pending[item.run["id"]]:
-                if result["status"] != "PENDING" or not result["record_id"]:
+            if item.segment is not None:  # one record per type of this segment; times relative to it
+                context = segment_context(context, _bounds(conn, item), item.count)
+                results = by_segment.get((item.run["id"], item.segment["segment_index"]), [])
+            else:
+                results = [r for r in pending[item.run["id"]] if r["status"] == "PENDING"]
+            context = with_transcript(conn, settings, context, item.row["id"])
+            for result in results:
+                if not result["record_id"]:
                     continue
                 request = build_request(result["analysis_type"], context, options, media=media,
                                         max_output_tokens=model.max_output_tokens)
@@ -245,7 +330,8 @@ def _write_manifest_and_queue(conn: sqlite3.Connection, services: Services, chun
         manifest_path.unlink(missing_ok=True)
     with transaction(conn):
         moved = chunks_db.update_chunk(
-            conn, chunk["id"], utcnow(), expect_status=("STAGING",), status="QUEUED", files_count=len(good),
+            conn, chunk["id"], utcnow(), expect_status=("STAGING",), status="QUEUED",
+            files_count=len({item.row["id"] for item in good}),
             bytes_total=sum(item.size for item in good), records_total=records, next_attempt_at=None,
             last_error=None)
     if moved:
@@ -263,12 +349,14 @@ def _below_minimum(conn: sqlite3.Connection, services: Services, chunk: sqlite3.
     if batch["mode"] != "auto":
         fail_staging(conn, chunk["id"], reason)
         return "FAILED"
-    run_ids = [item.run["id"] for item in good]
+    run_ids = [item.run["id"] for item in good if item.segment is None]
     with transaction(conn):
         if not chunks_db.update_chunk(conn, chunk["id"], utcnow(), expect_status=("STAGING",), status="CANCELLED",
                                       last_error=f"{reason}: they run on demand", records_total=records):
             return chunks_db.get_chunk(conn, chunk["id"])["status"]
         chunks_db.move_runs_to_on_demand(conn, run_ids)
+        # Segments run on demand too (their run stays a batch run while other segments are in a chunk).
+        run_ids = sorted({*run_ids, *segments_db.move_chunk_to_on_demand(conn, chunk["id"])})
         task_id = start_on_demand(services, conn, run_ids,
                                   batch_id=batch["id"] if batch["on_demand_task_id"] is None else None)
     log.info("chunk %s: %s; on-demand task %s", chunk["id"], reason, task_id)

@@ -10,10 +10,12 @@ from typing import Any
 from app.db import analysis as analysis_db
 from app.db import batches as batches_db
 from app.db import chunks as chunks_db
+from app.db import segments as segments_db
 from app.db import tasks as tasks_db
 from app.db import transaction
 from app.errors import NotFound
 from app.services.batch import eta
+from app.services.segments.records import queue_merges
 from app.utils.clock import iso, utc
 
 log = logging.getLogger(__name__)
@@ -25,7 +27,8 @@ CHUNK_TERMINAL = chunks_db.CHUNK_TERMINAL
 
 def compute_status(conn: sqlite3.Connection, batch: sqlite3.Row) -> str:
     """COMPLETED only when every chunk and every run is finished and every record stored without error;
-    PARTIAL when some records failed; FAILED when none succeeded; CANCELLED after a cancel."""
+    PARTIAL when some records failed (or a segmented run's merged result has a gap); FAILED when none
+    succeeded; CANCELLED after a cancel."""
     chunks = chunks_db.list_chunks(conn, batch["id"])
     runs = batches_db.batch_run_counts(conn, batch["id"])
     active_runs = sum(runs[mode].get(s, 0) for mode in ("batch", "on_demand") for s in RUN_ACTIVE)
@@ -34,7 +37,8 @@ def compute_status(conn: sqlite3.Connection, batch: sqlite3.Row) -> str:
     if batch["cancel_requested"]:
         return "CANCELLED"
     records = batches_db.batch_result_counts(conn, batch["id"])
-    if records["COMPLETED"] and not records["FAILED"]:
+    incomplete = sum(runs[mode].get(s, 0) for mode in ("batch", "on_demand") for s in ("PARTIAL", "FAILED"))
+    if records["COMPLETED"] and not records["FAILED"] and not incomplete:
         return "COMPLETED"
     return "PARTIAL" if records["COMPLETED"] else "FAILED"
 
@@ -68,8 +72,10 @@ def refresh_unfinished_batches(conn: sqlite3.Connection, now: datetime) -> dict[
 
 
 def _fail_orphaned_on_demand_runs(conn: sqlite3.Connection, batch_id: int, now: datetime) -> None:
-    """On-demand runs whose task is over but which never finished (the task failed or was cancelled)."""
-    run_ids = batches_db.pending_run_ids(conn, batch_id=batch_id, mode="on_demand")
+    """On-demand runs whose task is over but which never finished (the task failed or was cancelled); of a
+    batch run with segments left to its on-demand task, those segments only."""
+    mixed = set(segments_db.runs_with_on_demand_part(conn, batch_id))
+    run_ids = batches_db.pending_run_ids(conn, batch_id=batch_id, mode="on_demand") + sorted(mixed)
     if not run_ids:
         return
     ended: dict[str, sqlite3.Row | None] = {}
@@ -87,9 +93,18 @@ def _fail_orphaned_on_demand_runs(conn: sqlite3.Connection, batch_id: int, now: 
     with transaction(conn):
         for run_id, task in orphaned:
             reason = "cancelled" if task["status"] == "CANCELLED" else "on_demand_task_ended"
-            analysis_db.fail_run(conn, run_id, code=reason, now=now,
-                                 message=f"the on-demand task ended ({task['status']}) before this file was analysed"
-                                         + (f": {task['error']}" if task["error"] else ""))
+            message = (f"the on-demand task ended ({task['status']}) before this file was analysed"
+                       + (f": {task['error']}" if task["error"] else ""))
+            if run_id in mixed:
+                segments_db.fail_pending_on_demand(conn, run_id, code=reason, message=message, now=now)
+                queue_merges(conn, [run_id], now)
+            else:
+                analysis_db.fail_run(conn, run_id, code=reason, now=now, message=message)
+
+
+def queued_merges(conn: sqlite3.Connection, batch_id: int) -> list[str]:
+    """The submission's merge tasks not finished yet (segmented runs), oldest first."""
+    return segments_db.queued_merge_tasks(conn, batch_id)
 
 
 def chunk_etas(conn: sqlite3.Connection, chunks: list[sqlite3.Row], now: datetime) -> list[dict[str, Any] | None]:
@@ -203,6 +218,7 @@ def list_batches(conn: sqlite3.Connection, *, limit: int = 50, offset: int = 0) 
             "runs_total": row["runs_total"],
             "runs_completed": row["runs_completed"],
             "runs_failed": row["runs_failed"],
+            "runs_partial": row["runs_partial"],
             "cost": {"estimated_usd": row["estimated_cost_usd"], "actual_usd": row["actual_cost_usd"]},
             "eta": expected,
         })

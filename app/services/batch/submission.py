@@ -10,6 +10,7 @@ from app.db import analysis as analysis_db
 from app.db import batches as batches_db
 from app.db import chunks as chunks_db
 from app.db import files as files_db
+from app.db import segments as segments_db
 from app.db import transaction
 from app.errors import Unprocessable
 from app.nova.catalog import NovaModel, request_model_id
@@ -19,6 +20,8 @@ from app.services.batch import common
 from app.services.batch.status import batch_to_dict
 from app.services.context import Services
 from app.services.estimates import Estimator
+from app.services.prompt_context import transcript_tokens
+from app.services.segments.records import create_segments
 from app.utils.clock import iso, utc
 
 log = logging.getLogger(__name__)
@@ -30,6 +33,7 @@ def create_submission(conn: sqlite3.Connection, services: Services, body: Mappin
     model = analysis_request.resolve_model(services, body.get("model"), for_submit=True)
     types = analysis_request.parse_types(body.get("analysis_types"))
     options = analysis_request.parse_options(body.get("options"))
+    analysis_request.check_options(model, services.settings, options)
     mode = body.get("mode", "auto")
     rows = files_db.get_files(conn, library.resolve_file_ids(conn, body))
     analysis_request.require_media_support(model, rows)
@@ -39,12 +43,20 @@ def create_submission(conn: sqlite3.Connection, services: Services, body: Mappin
 def submit_plan(conn: sqlite3.Connection, services: Services, *, rows: list[sqlite3.Row], model: NovaModel,
                 types: list[str], options: dict[str, Any], mode: str,
                 types_by_file: Mapping[int, list[str]] | None = None, retry_of: int | None = None,
-                now: datetime | None = None) -> dict[str, Any]:
-    """Plan the files and record the submission with its staging and on-demand tasks, all in one transaction."""
+                reuse_runs: Mapping[int, int] | None = None, now: datetime | None = None) -> dict[str, Any]:
+    """Plan the files and record the submission with its staging and on-demand tasks, all in one transaction.
+
+    `reuse_runs` ({file id: earlier segmented run}) lets a retry keep the segment answers that run got whole,
+    so only its failed or cut-off segments are asked again before the merge."""
     settings = services.settings
+    reused = _reusable_answers(conn, reuse_runs or {}, types_by_file or {})
+    reusable = {file_id: (run["segment_seconds"], run["segment_overlap"],
+                          {t: list(answers) for t, answers in by_type.items()})
+                for file_id, (run, by_type) in reused.items()}
     plan = planning.plan_analysis(rows, model=model, requested_types=types, options=options, mode=mode,
                                   settings=settings, types_by_file=types_by_file,
-                                  estimator=Estimator(conn, model))
+                                  estimator=Estimator(conn, model), reusable=reusable,
+                                  transcript_tokens=transcript_tokens(conn, settings, rows))
     if not plan.batch_files and not plan.on_demand_files:
         raise Unprocessable("nothing to analyse: every selected file was rejected", code="nothing_to_analyze",
                             details={"rejected": plan.to_dict()["rejected"][:50], "reasons": plan.reasons})
@@ -56,7 +68,7 @@ def submit_plan(conn: sqlite3.Connection, services: Services, *, rows: list[sqli
     with transaction(conn):
         batch_id, chunk_ids, on_demand_runs = _record(conn, services, plan, model=model, types=types,
                                                       options=options, mode=mode, created=created,
-                                                      retry_of=retry_of)
+                                                      retry_of=retry_of, reused=reused)
         if chunk_ids:
             stage_task = services.tasks.enqueue(conn, "batch_stage", {"batch_id": batch_id}, created)
             batches_db.update_batch(conn, batch_id, created, stage_task_id=stage_task, status="RUNNING")
@@ -71,9 +83,29 @@ def submit_plan(conn: sqlite3.Connection, services: Services, *, rows: list[sqli
     return result
 
 
+def _reusable_answers(conn: sqlite3.Connection, reuse_runs: Mapping[int, int],
+                      types_by_file: Mapping[int, list[str]]) -> dict[int, tuple[sqlite3.Row, dict]]:
+    """{file id: (earlier segmented run, {type: {segment index: whole answer}})} for a retry."""
+    found = {}
+    for file_id, run_id in reuse_runs.items():
+        run = analysis_db.get_run(conn, run_id)
+        if run is not None and run["segment_seconds"] is not None:
+            found[file_id] = (run, segments_db.reusable_answers(conn, run_id, types_by_file.get(file_id, [])))
+    return found
+
+
+def _kept(planned: planning.PlannedFile, reused: tuple[sqlite3.Row, dict] | None) -> dict | None:
+    """The earlier answers the plan did not ask again (none when the file now cuts into other segments)."""
+    if reused is None or (reused[0]["segment_seconds"], reused[0]["segment_overlap"]) != (
+            planned.segment_seconds, planned.segment_overlap):
+        return None
+    return {t: {i: row for i, row in answers.items() if i < len(planned.segments)
+                and t not in planned.segments[i].types} for t, answers in reused[1].items()}
+
+
 def _record(conn: sqlite3.Connection, services: Services, plan: planning.Plan, *, model: NovaModel,
             types: list[str], options: dict[str, Any], mode: str, created: datetime,
-            retry_of: int | None) -> tuple[int, list[int], list[int]]:
+            retry_of: int | None, reused: Mapping[int, tuple[sqlite3.Row, dict]]) -> tuple[int, list[int], list[int]]:
     """The batch, chunk and run rows (in the caller's transaction); (batch id, chunk ids, on-demand run ids)."""
     created_at = iso(created)
     stamp = common.folder_stamp(created)
@@ -104,12 +136,20 @@ def _record(conn: sqlite3.Connection, services: Services, plan: planning.Plan, *
         if planned.route == "rejected":
             continue
         batch_route = planned.route == "batch"
+        segmentation = planned.segmentation
         run_id = analysis_db.insert_run(
             conn, file_id=planned.file_id, mode="batch" if batch_route else "on_demand", model_key=model.key,
             model_id=model_id, analysis_types=by_id[planned.file_id].types, options=options,
             prompt_version=PROMPT_VERSION, batch_id=batch_id,
-            chunk_id=chunk_ids[planned.chunk_index] if batch_route else None, with_record_ids=batch_route,
-            now=created)
-        if not batch_route:
+            chunk_id=chunk_ids[planned.chunk_index] if batch_route and segmentation is None else None,
+            with_record_ids=batch_route, now=created,
+            segmentation=(segmentation.seconds, segmentation.overlap) if segmentation else None)
+        if segmentation is not None:
+            # Each segment in its chunk (a file's segments may span several); none: it runs on demand.
+            create_segments(conn, run_id, planned.types, segmentation,
+                            chunk_ids={s.index: chunk_ids[s.chunk_index] for s in planned.segments
+                                       if s.chunk_index is not None},
+                            reused=_kept(planned, reused.get(planned.file_id)))
+        if not batch_route or planned.on_demand_segments:
             on_demand.append(run_id)
     return batch_id, list(chunk_ids.values()), on_demand

@@ -1,6 +1,7 @@
 // The Analyze dialog: model, types, depth, language, mode, a live estimate, then submit.
 import { api } from "./api.js";
 import { h, clear, $, $$, fmtCost, fmtNumber, notice, toast, errorText } from "./dom.js";
+import { openTranscribePanel } from "./transcribe.js";
 
 let models = null;
 let defaultModel = null;
@@ -112,7 +113,10 @@ function renderEstimate(box, estimate, body) {
     h("p", { class: "small mb-1", id: "estimate-routing" },
       `${plan.batch_files} file(s) as batch (${planned.batch.records} records, ${fmtCost(planned.batch.cost_usd)}), `,
       `${plan.on_demand_files} on demand (${planned.on_demand.records} records, ${fmtCost(planned.on_demand.cost_usd)})`,
-      plan.rejected_files ? `, ${plan.rejected_files} cannot be analysed` : "", "."),
+      plan.rejected_files ? `, ${plan.rejected_files} cannot be analysed` : "",
+      plan.segmented_files ? `; ${plan.segmented_files} long video(s) in ${plan.segments} segments, each merged into one result` : "",
+      plan.transcript_files ? `; ${plan.transcript_files} video(s) with a transcript in their prompts (${fmtNumber(plan.transcript_tokens)} input tokens counted)` : "",
+      "."),
     reasons.length ? h("details", { class: "small", open: reasons.length <= 3 },
       h("summary", {}, "Why"), h("ul", { class: "mb-0" }, reasons.slice(0, 50).map((r) => h("li", {}, r)))) : null,
     runnable ? null : notice("Nothing to analyse with these settings.", "warning"));
@@ -159,6 +163,7 @@ export async function openAnalyzeDialog({ target, count, onSubmitted }) {
   $("#analyze-submit-note").textContent = "";
   const modal = window.bootstrap.Modal.getOrCreateInstance(dialog);
   modal.show();
+  openTranscribePanel(target);
   try {
     await loadModels();
   } catch (err) {

@@ -71,10 +71,11 @@ function render() {
   clear($("#batch-status"), statusBadge(batch.status));
   const chunks = batch.chunks || [];
   const files = batch.files || [];
-  const failedFiles = files.filter((f) => ["FAILED", "REJECTED"].includes(String(f.status).toUpperCase()));
+  // PARTIAL: a long video merged from its segments with some missing; retry asks those segments again.
+  const failedFiles = files.filter((f) => ["FAILED", "PARTIAL", "REJECTED"].includes(String(f.status).toUpperCase()));
   const active = submissionActive(batch);
   $("#batch-cancel").disabled = !active;
-  $("#batch-retry").disabled = active || !(files.some((f) => String(f.status).toUpperCase() === "FAILED")
+  $("#batch-retry").disabled = active || !(files.some((f) => ["FAILED", "PARTIAL"].includes(String(f.status).toUpperCase()))
     || chunks.some((c) => c.records_failed));
   $("#batch-cleanup").disabled = active;
   clear($("#batch-body"), overview(), stagingSection(), chunkSection(chunks), onDemandSection(onDemandTask),

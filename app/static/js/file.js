@@ -4,6 +4,8 @@ import { h, clear, $, fmtBytes, fmtDuration, fmtDate, fmtCost, fmtNumber, status
   confirmDialog, downloadBlob, notice, Poller } from "./dom.js";
 import { trackTask } from "./tasks.js";
 import { initAnalyzeDialog, openAnalyzeDialog } from "./analyze.js";
+import { initTranscript } from "./transcript.js";
+import { initSimilar } from "./similar.js";
 
 const fileId = Number($("#file-page").dataset.fileId);
 const params = new URLSearchParams(location.search);
@@ -466,6 +468,8 @@ async function remove() {
 
 async function init() {
   initAnalyzeDialog();
+  initTranscript(fileId);
+  initSimilar(fileId);
   $("#run-switcher").addEventListener("change", (e) => showRun(runs.find((r) => r.id === Number(e.target.value))));
   $("#export-json").addEventListener("click", exportJson);
   $("#export-csv").addEventListener("click", exportCsv);

@@ -69,6 +69,7 @@ async function loadUsage() {
   const t = data.totals;
   clear($("#metrics"),
     metric("Cost", fmtCost(t.cost_usd), `${data.from} – ${data.to}`),
+    data.transcription ? metric("Transcription", fmtCost(data.transcription.cost_usd), `${fmtNumber(data.transcription.minutes)} min of audio · ${fmtNumber(data.transcription.jobs)} job(s)`) : null,
     metric("Tokens", fmtNumber(t.tokens_input + t.tokens_output), `${fmtNumber(t.tokens_input)} in / ${fmtNumber(t.tokens_output)} out`),
     metric("Analysis runs", fmtNumber(t.runs), `${fmtNumber(t.completed)} ok · ${fmtNumber(t.failed)} failed · ${fmtNumber(t.pending)} pending`),
     metric("Success rate", fmtPercent(t.success_rate), "of finished runs"),
