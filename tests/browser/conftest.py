@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from playwright import sync_api
 
 import run
 from app import create_app
@@ -21,13 +22,11 @@ from tests.conftest import REPO_ROOT, SAMPLE_IMAGES, SAMPLE_MEDIA, SAMPLE_VIDEOS
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 SCREENSHOTS = REPO_ROOT / "test-output" / "screenshots"
 
-sync_api = pytest.importorskip("playwright.sync_api")
-
 
 @pytest.fixture(scope="session")
 def browser():
     if not Path(CHROMIUM).exists():
-        pytest.skip(f"Chromium not found at {CHROMIUM} (make browser-deps installs it)")
+        pytest.fail(f"Chromium not found at {CHROMIUM}: `make browser-deps` (part of `make test`) installs it")
     with sync_api.sync_playwright() as playwright:
         chromium = playwright.chromium.launch(
             executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])

@@ -239,7 +239,7 @@ class VideoResults:
         samples = seg.samples or self._nearest(seg)
         look = look_of(samples)
         sentences = [f"{common.LOCAL_PREFIX}{_duration_words(seg.end - seg.start)} of {look.phrase}, "
-                     f"mostly {common.and_join(look.names)} ({', '.join(look.colors)}).", _REASONS[seg.reason]]
+                     f"mostly {common.and_join(look.names)} ({', '.join(look.colors)}).", self._reason(seg)]
         peak = _peak(samples)
         if peak is not None and look.motion != "static":
             sentences.append(f"Most change around {self._at(peak.time)}.")
@@ -261,7 +261,13 @@ class VideoResults:
         peak = _peak(samples)
         extra = f" Most change around {self._at(peak.time)}." if peak and look.motion != "static" else ""
         return (f"Scene {number} {span}: {look.phrase}, mostly {common.and_join(look.names)}. "
-                f"{_REASONS[seg.reason]}{extra}")
+                f"{self._reason(seg)}{extra}")
+
+    def _reason(self, seg: Segment) -> str:
+        """Why a chapter starts where it does; a later segment's first chapter is not the video's opening."""
+        if seg.reason == "start" and (self.header.segment or 1) > 1:
+            return "Start of this segment: it continues the one before."
+        return _REASONS[seg.reason]
 
     def _nearest(self, seg: Segment) -> tuple[Sample, ...]:
         """The last sample before seg ends, for segments that fell between samples."""

@@ -215,8 +215,18 @@ function runInfo(r) {
     r.truncated ? h("div", { class: "alert alert-warning mt-2 mb-0 py-2", id: "truncated-warning" },
       "Truncated: the model's answer was cut off and repaired, so some results may be incomplete.") : null,
     r.error ? h("div", { class: "alert alert-danger mt-2 mb-0 py-2" }, `${r.error.code || "error"}: ${r.error.message || ""}`) : null,
+    segmentList(r),
     errors.length ? h("ul", { class: "small text-danger mt-2 mb-0" }, errors.map(([type, e]) =>
       h("li", {}, `${type}: ${e.code || "failed"} – ${e.message || ""}`))) : null);
+}
+
+function segmentList(r) {
+  const segments = Array.isArray(r.segments) ? r.segments : [];
+  if (!segments.length) return null;
+  return h("div", { class: "small mt-2", id: "run-segments" },
+    `Analysed as ${segments.length} segments of ${fmtDuration(r.segment_seconds)} (${r.segment_overlap} s overlap): `,
+    segments.map((s) => h("span", { class: "me-2 text-nowrap", "data-status": s.status },
+      timeButton(s.start, s.end), statusBadge(s.status))));
 }
 
 function paragraphs(text) {
