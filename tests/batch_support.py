@@ -1,4 +1,7 @@
-"""Shared pieces of the batch pipeline tests: a library imported once per session, and drivers."""
+"""Shared pieces of the batch pipeline tests: a library imported once per session, the fixtures that start a
+test from a copy of it (`data_dir`, and `conn` on the app's database), and drivers.
+
+A module takes them by importing them: `from batch_support import conn, data_dir, seeded_template`."""
 from __future__ import annotations
 
 import shutil
@@ -62,6 +65,18 @@ def _build_template(tmp_path_factory) -> Template:
 def copy_template(template: Template, target: Path) -> Path:
     shutil.copytree(template.data, target, ignore=shutil.ignore_patterns("objects", "tmp"))
     return target
+
+
+@pytest.fixture
+def data_dir(tmp_path, seeded_template):
+    return copy_template(seeded_template, tmp_path / "data")
+
+
+@pytest.fixture
+def conn(app):
+    connection = db(app)
+    yield connection
+    connection.close()
 
 
 def wait_tasks(app, batch: dict[str, Any]) -> None:

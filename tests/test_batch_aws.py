@@ -16,7 +16,7 @@ from app.db import chunks as chunks_db
 from app.inference.local.analyzer import LocalAnalyzer
 from app.utils.clock import utc
 from app.services.batch.process import process_batches_once
-from batch_support import copy_template, db, results_by_file, seeded_template, wait_tasks  # noqa: F401
+from batch_support import conn, data_dir, results_by_file, seeded_template, wait_tasks  # noqa: F401
 from helpers import fake_aws_env
 
 BUCKET = "media-batch-test"
@@ -37,11 +37,6 @@ def aws(monkeypatch, tmp_path):
 
 
 @pytest.fixture
-def data_dir(tmp_path, seeded_template):
-    return copy_template(seeded_template, tmp_path / "data")
-
-
-@pytest.fixture
 def app_config(app_config, aws):
     return {**app_config, "STORAGE_BACKEND": "s3", "S3_BUCKET_NAME": BUCKET, "INFERENCE_BACKEND": "bedrock",
             "BEDROCK_BATCH_ROLE_ARN": ROLE_ARN, "BATCH_MIN_RECORDS": 1, "AWS_REGION": "us-east-1",
@@ -59,13 +54,6 @@ def bedrock(services):
     stubber.activate()
     yield stubber
     stubber.deactivate()
-
-
-@pytest.fixture
-def conn(app):
-    connection = db(app)
-    yield connection
-    connection.close()
 
 
 def submit_short_videos(app, client) -> dict:

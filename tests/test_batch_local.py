@@ -18,7 +18,7 @@ from app.services.batch.ingest import ingest_chunk
 from app.services.batch.process import process_batches_once
 from app.services.batch.tracking import refresh_active_chunks
 from app.storage import FaultyObjectStore
-from batch_support import copy_template, db, results_by_file, seeded_template, settle, wait_tasks  # noqa: F401
+from batch_support import conn, data_dir, results_by_file, seeded_template, settle, wait_tasks  # noqa: F401
 from conftest import SAMPLE_MEDIA
 from helpers import import_folder
 
@@ -26,20 +26,8 @@ VIDEOS = {"car-detection.mp4", "bottle-detection.mp4", "one-by-one-person-detect
 
 
 @pytest.fixture
-def data_dir(tmp_path, seeded_template):
-    return copy_template(seeded_template, tmp_path / "data")
-
-
-@pytest.fixture
 def app_config(app_config):
     return {**app_config, "LOCAL_BATCH_MIN_RECORDS": 1, "LOG_LEVEL": "warning"}
-
-
-@pytest.fixture
-def conn(app):
-    connection = db(app)
-    yield connection
-    connection.close()
 
 
 @pytest.fixture

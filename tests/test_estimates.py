@@ -9,7 +9,7 @@ from app.db import files as files_db
 from app.nova.catalog import load_catalog
 from app.nova.estimate import estimate_tokens
 from app.services.estimates import DOCUMENTED, MIN_RUNS, Estimator
-from batch_support import copy_template, seeded_template  # noqa: F401
+from batch_support import data_dir, seeded_template  # noqa: F401
 from helpers import wait_for_task
 
 LITE = load_catalog().get("lite")
@@ -63,11 +63,6 @@ def test_the_estimator_moves_to_the_observed_mean(conn):
     long_in, _, _ = estimator.estimate("video", ["combined"], duration_seconds=36_000, width=640, height=480,
                                        summary_depth="standard")
     assert long_in == round(70_000 / 210 * LITE.max_video_frames)
-
-
-@pytest.fixture
-def data_dir(tmp_path, seeded_template):
-    return copy_template(seeded_template, tmp_path / "data")
 
 
 def test_a_second_submission_of_similar_files_is_estimated_within_25_percent(client):

@@ -10,7 +10,7 @@ from app.db import batches as batches_db
 from app.db import chunks as chunks_db
 from app.inference.base import InferenceBackend, NotFoundError, ThrottlingError, TransientServiceError, ValidationError
 from app.storage import FaultyObjectStore
-from batch_support import copy_template, db, seeded_template, wait_tasks  # noqa: F401
+from batch_support import conn, data_dir, seeded_template, wait_tasks  # noqa: F401
 
 
 class FaultyBackend(InferenceBackend):
@@ -55,11 +55,6 @@ class FaultyBackend(InferenceBackend):
 
 
 @pytest.fixture
-def data_dir(tmp_path, seeded_template):
-    return copy_template(seeded_template, tmp_path / "data")
-
-
-@pytest.fixture
 def app_config(app_config):
     return {**app_config, "LOCAL_BATCH_MIN_RECORDS": 1, "LOG_LEVEL": "warning", "BATCH_CHECK_INTERVAL": 0,
             "BATCH_POLLER_ENABLED": True}
@@ -75,13 +70,6 @@ def faulty(app):
     app.extensions["services"] = replace(services, store=store, backend=backend)
     app.extensions["batch_poller"].services = app.extensions["services"]
     return store, backend, engine
-
-
-@pytest.fixture
-def conn(app):
-    connection = db(app)
-    yield connection
-    connection.close()
 
 
 def submit_and_stage(app, client) -> dict:

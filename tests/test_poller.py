@@ -14,15 +14,10 @@ from app.db import batches as batches_db
 from app.db import chunks as chunks_db
 from app.db import poller as poller_db
 from app.services.poller import BatchPoller
-from batch_support import copy_template, db, seeded_template, wait_tasks  # noqa: F401
+from batch_support import conn, data_dir, db, seeded_template, wait_tasks  # noqa: F401
 from helpers import wait_for_task_row
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture
-def data_dir(tmp_path, seeded_template):
-    return copy_template(seeded_template, tmp_path / "data")
 
 
 @pytest.fixture
@@ -30,13 +25,6 @@ def app_config(app_config):
     # Enabled, but a testing app never starts the thread by itself: tests call poll_once().
     return {**app_config, "LOCAL_BATCH_MIN_RECORDS": 1, "LOG_LEVEL": "warning", "BATCH_CHECK_INTERVAL": 0,
             "BATCH_POLLER_ENABLED": True}
-
-
-@pytest.fixture
-def conn(app):
-    connection = db(app)
-    yield connection
-    connection.close()
 
 
 def submit(client) -> dict:

@@ -15,18 +15,13 @@ from app.services.derivatives import derivative_dir
 from app.services.estimates import Estimator
 from app.services.segments import merging
 from app.utils.clock import utc
-from batch_support import copy_template, db, seeded_template, wait_tasks  # noqa: F401
+from batch_support import conn, data_dir, seeded_template, wait_tasks  # noqa: F401
 from conftest import SAMPLE_MEDIA
 from helpers import import_folder, wait_for_task, wait_for_task_row
 from long_media import loop_clip
 
 LONG = "one-by-one-person-detection.mp4"  # 139.4 s: three segments of 60 s with 10 s overlap
 SEGMENTS = {"segment_seconds": 60, "segment_overlap": 10}
-
-
-@pytest.fixture
-def data_dir(tmp_path, seeded_template):
-    return copy_template(seeded_template, tmp_path / "data")
 
 
 @pytest.fixture
@@ -43,13 +38,6 @@ def min_records() -> int:
 def app_config(app_config, max_files, min_records):
     return {**app_config, "LOCAL_BATCH_MIN_RECORDS": min_records, "LOG_LEVEL": "warning",
             "BATCH_MAX_FILES": max_files}
-
-
-@pytest.fixture
-def conn(app):
-    connection = db(app)
-    yield connection
-    connection.close()
 
 
 @pytest.fixture

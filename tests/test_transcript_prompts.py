@@ -12,7 +12,7 @@ from app.db import transaction
 from app.media.subtitles import Cue, SubtitleTrack
 from app.services import transcripts
 from app.services.transcripts.store import save_subtitles
-from batch_support import copy_template, db, seeded_template, wait_tasks  # noqa: F401
+from batch_support import conn, data_dir, seeded_template, wait_tasks  # noqa: F401
 from helpers import wait_for_task
 
 SHORT = "car-detection.mp4"  # 30.2 s
@@ -25,11 +25,6 @@ LONG_CUES = [Cue(5.0, 8.0, "Start of the tour.", None), Cue(55.0, 58.0, "Here th
 
 
 @pytest.fixture
-def data_dir(tmp_path, seeded_template):
-    return copy_template(seeded_template, tmp_path / "data")
-
-
-@pytest.fixture
 def budget() -> int:
     return 6000
 
@@ -37,13 +32,6 @@ def budget() -> int:
 @pytest.fixture
 def app_config(app_config, budget):
     return {**app_config, "LOCAL_BATCH_MIN_RECORDS": 1, "LOG_LEVEL": "warning", "TRANSCRIPT_PROMPT_TOKENS": budget}
-
-
-@pytest.fixture
-def conn(app):
-    connection = db(app)
-    yield connection
-    connection.close()
 
 
 @pytest.fixture

@@ -11,13 +11,8 @@ import pytest
 from app.db import chunks as chunks_db
 from app.services.signals import BATCH, PROVIDER, WORK, Signals
 from app.utils.background import BackgroundWorker
-from batch_support import copy_template, db, seeded_template, wait_tasks  # noqa: F401
+from batch_support import conn, data_dir, seeded_template, wait_tasks  # noqa: F401
 from test_faults import FaultyBackend
-
-
-@pytest.fixture
-def data_dir(tmp_path, seeded_template):
-    return copy_template(seeded_template, tmp_path / "data")
 
 
 @pytest.fixture
@@ -25,13 +20,6 @@ def app_config(app_config):
     # An interval nobody waits out in a test: only wake-ups can move a submission along.
     return {**app_config, "LOCAL_BATCH_MIN_RECORDS": 1, "LOG_LEVEL": "warning", "BATCH_POLLER_INTERVAL": 3600,
             "BATCH_CHECK_INTERVAL": 3600, "BATCH_POLLER_ENABLED": True}
-
-
-@pytest.fixture
-def conn(app):
-    connection = db(app)
-    yield connection
-    connection.close()
 
 
 class Recorder(BackgroundWorker):

@@ -6,9 +6,8 @@ pipeline (and the local engine) until the submission is finished, as the server'
 from __future__ import annotations
 
 import json
+import sqlite3
 import sys
-import threading
-import time
 from datetime import datetime
 from typing import Any
 
@@ -16,20 +15,14 @@ import click
 from flask import Flask
 from flask.cli import AppGroup, with_appcontext
 
-from app.cli.common import call_service, print_summary, run_task, services
-from app.db import connect
+from app.cli.common import call_service, follow, money, print_summary, run_task, services
 from app.services.batch import actions, status, submission
 from app.services.batch.process import process_batches_once
-from app.utils.background import BackgroundWorker
 
 
 def _split_types(values: tuple[str, ...]) -> list[str] | None:
     types = [t.strip() for value in values for t in value.split(",") if t.strip()]
     return types or None
-
-
-def _money(value: float | None) -> str:
-    return f"${(value or 0):.4f}"
 
 
 def _eta(eta: dict[str, Any] | None) -> str:
@@ -49,7 +42,7 @@ def _print_batch(batch: dict[str, Any]) -> None:
                f"types={','.join(batch['analysis_types'])}  created {batch['created_at']}")
     click.echo(f"  files {batch['files_total']}, records {batch['records_total']} (completed {records['completed']}, "
                f"failed {records['failed']}, pending {records['pending']}); cost estimated "
-               f"{_money(batch['cost']['estimated_usd'])}, actual {_money(batch['cost']['actual_usd'])}")
+               f"{money(batch['cost']['estimated_usd'])}, actual {money(batch['cost']['actual_usd'])}")
     if batch.get("eta"):
         click.echo(f"  finish {_eta(batch['eta'])}")
     for chunk in batch["chunks"]:
@@ -77,7 +70,7 @@ def _progress_line(batch: dict[str, Any]) -> str:
     records = batch["records"]
     finished = records["completed"] + records["failed"]
     line = (f"[{batch['status']}] chunks {done}/{len(chunks)} terminal, records {finished}/{batch['records_total']} "
-            f"(failed {records['failed']}), cost so far {_money(batch['cost']['actual_usd'])}")
+            f"(failed {records['failed']}), cost so far {money(batch['cost']['actual_usd'])}")
     return f"{line}; {_eta(batch['eta'])}" if batch.get("eta") else line
 
 
@@ -91,30 +84,16 @@ def run_submission_tasks(batch: dict[str, Any]) -> None:
 def wait_for_batch(batch_id: int, *, interval: float, timeout: float | None) -> dict[str, Any]:
     """Drive the pipeline here until the submission is terminal; print progress."""
     ctx = services()
-    conn = connect(ctx.settings.DATABASE_PATH)
-    stop = threading.Event()
-    deadline = time.monotonic() + timeout if timeout else None
-    last = ""
-    try:
-        while True:
-            if isinstance(ctx.backend, BackgroundWorker) and not ctx.backend.running:
-                ctx.backend.run_once()  # the local engine runs its jobs here, in this thread
-            process_batches_once(conn, ctx, force=True)
-            for task_id in status.queued_merges(conn, batch_id):  # segmented runs: merged here, not by a server
-                ctx.tasks.run_in_foreground(conn, task_id)
-            batch = status.batch_to_dict(conn, batch_id)
-            line = _progress_line(batch)
-            if line != last:
-                click.echo(line)
-                last = line
-            if batch["status"] in status.BATCH_TERMINAL:
-                return batch
-            if deadline is not None and time.monotonic() > deadline:
-                click.echo(f"Still {batch['status']} after {timeout:.0f} s; the poller will finish it.", err=True)
-                return batch
-            stop.wait(interval)
-    finally:
-        conn.close()
+
+    def step(conn: sqlite3.Connection) -> tuple[str, bool, dict[str, Any]]:
+        process_batches_once(conn, ctx, force=True)
+        for task_id in status.queued_merges(conn, batch_id):  # segmented runs: merged here, not by a server
+            ctx.tasks.run_in_foreground(conn, task_id)
+        batch = status.batch_to_dict(conn, batch_id)
+        return _progress_line(batch), batch["status"] in status.BATCH_TERMINAL, batch
+
+    return follow(step, worker=ctx.backend, interval=interval, timeout=timeout,
+                  still=lambda batch: f"Still {batch['status']} after {timeout:.0f} s; the poller will finish it.")
 
 
 @click.command("analyze")
@@ -155,8 +134,8 @@ def analyze_command(q, media_type, directory, recursive, analysis_state, file_id
     plan = batch["plan"]
     estimate = batch["estimate"]
     click.echo(f"Submitted batch {batch['id']}: {len(batch['chunks'])} batch job(s) for {plan['batch_files']} file(s) "
-               f"({_money(estimate['batch']['cost_usd'])}), {plan['on_demand_files']} file(s) on demand "
-               f"({_money(estimate['on_demand']['cost_usd'])}), {plan['rejected_files']} rejected.")
+               f"({money(estimate['batch']['cost_usd'])}), {plan['on_demand_files']} file(s) on demand "
+               f"({money(estimate['on_demand']['cost_usd'])}), {plan['rejected_files']} rejected.")
     for reason in plan["reasons"]:
         click.echo(f"  {reason}")
     for rejected in plan["rejected"][:20]:

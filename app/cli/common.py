@@ -1,8 +1,10 @@
-"""What the commands share: the services context, service calls with clean errors, tasks with a progress bar."""
+"""What the commands share: the services context, service calls with clean errors, tasks with a progress bar,
+and following a provider's jobs here until they end (what the server's poller does)."""
 from __future__ import annotations
 
 import sqlite3
 import sys
+import time
 from typing import Any, Callable, NoReturn, TypeVar
 
 import click
@@ -12,6 +14,7 @@ from app.db import connect
 from app.errors import AppError
 from app.services import tasks
 from app.services.context import Services
+from app.utils.background import BackgroundWorker
 
 T = TypeVar("T")
 
@@ -32,6 +35,36 @@ def call_service(work: Callable[[sqlite3.Connection], T]) -> T:
         return work(conn)
     except AppError as exc:
         fail(exc.message)
+    finally:
+        conn.close()
+
+
+def money(value: float | None) -> str:
+    return f"${(value or 0):.4f}"
+
+
+def follow(step: Callable[[sqlite3.Connection], tuple[str, bool, T]], *, worker: object, interval: float,
+           timeout: float | None, still: Callable[[T], str]) -> T:
+    """Drive a provider's jobs here until `step(conn)` -> (progress line, done, value) says done: each round
+    the offline `worker` (local engine or stand-in) runs its jobs when no thread of this process does, then
+    the step; a changed line is printed. After `timeout` seconds the value as it is, with still(value)."""
+    conn = connect(services().settings.DATABASE_PATH)
+    deadline = time.monotonic() + timeout if timeout else None
+    last = ""
+    try:
+        while True:
+            if isinstance(worker, BackgroundWorker) and not worker.running:
+                worker.run_once()
+            line, done, value = step(conn)
+            if line != last:
+                click.echo(line)
+                last = line
+            if done:
+                return value
+            if deadline is not None and time.monotonic() > deadline:
+                click.echo(still(value), err=True)
+                return value
+            time.sleep(interval)
     finally:
         conn.close()
 

@@ -2,30 +2,23 @@
 --wait follow the jobs here as the server's poller would) and `flask transcript FILE_ID` (print one)."""
 from __future__ import annotations
 
+import sqlite3
 import sys
-import threading
-import time
 from typing import Any
 
 import click
 from flask import Flask
 from flask.cli import with_appcontext
 
-from app.cli.common import call_service, fail, print_summary, run_task, services
-from app.db import connect
+from app.cli.common import call_service, fail, follow, money, print_summary, run_task, services
 from app.services.transcripts import formats, requests, store
 from app.services.transcripts.process import process_transcripts_once
-from app.utils.background import BackgroundWorker
-
-
-def _money(value: float) -> str:
-    return f"${value:.4f}"
 
 
 def _print_estimate(estimate: dict[str, Any]) -> None:
     click.echo(f"{estimate['files']} file(s) selected: {estimate['to_transcribe']} to transcribe "
                f"({estimate['minutes']:.1f} min of audio) with {estimate['backend']}, estimated "
-               f"{_money(estimate['cost_usd'])} (Amazon Transcribe: {_money(estimate['aws_cost_usd'])} at "
+               f"{money(estimate['cost_usd'])} (Amazon Transcribe: {money(estimate['aws_cost_usd'])} at "
                f"${estimate['price_per_minute']}/min, at least {estimate['min_billed_seconds']:.0f} s a file)")
     for reason in estimate["reasons"]:
         click.echo(f"  {reason}")
@@ -61,7 +54,7 @@ def transcribe_command(file_ids: tuple[int, ...], q: str | None, select_all: boo
         click.echo("Nothing to transcribe.")
         return
     if estimate["cost_usd"] > 0 and not yes:
-        click.confirm(f"Start transcription jobs for about {_money(estimate['cost_usd'])}?", abort=True)
+        click.confirm(f"Start transcription jobs for about {money(estimate['cost_usd'])}?", abort=True)
     task_id = call_service(lambda conn: services().tasks.enqueue(conn, "transcribe", params))
     task = run_task(task_id, "Transcribing")
     print_summary(task)
@@ -78,29 +71,16 @@ def transcribe_command(file_ids: tuple[int, ...], q: str | None, select_all: boo
 def wait_for_jobs(task_id: str, *, interval: float, timeout: float | None) -> dict[str, Any]:
     """Drive the transcription pass here (and the offline stand-in) until the task's jobs have ended."""
     ctx = services()
-    conn = connect(ctx.settings.DATABASE_PATH)
-    stop = threading.Event()
-    deadline = time.monotonic() + timeout if timeout else None
-    last = ""
-    try:
-        while True:
-            if isinstance(ctx.transcriber, BackgroundWorker) and not ctx.transcriber.running:
-                ctx.transcriber.run_once()
-            process_transcripts_once(conn, ctx, force=True)
-            jobs = store.task_jobs(conn, task_id)
-            line = (f"jobs: {jobs['completed']} done, {len(jobs['failed'])} failed, {jobs['active']} running; "
-                    f"cost {_money(jobs['cost_usd'])}")
-            if line != last:
-                click.echo(line)
-                last = line
-            if not jobs["active"]:
-                return jobs
-            if deadline is not None and time.monotonic() > deadline:
-                click.echo("Still running; the server's poller will finish them.", err=True)
-                return jobs
-            stop.wait(interval)
-    finally:
-        conn.close()
+
+    def step(conn: sqlite3.Connection) -> tuple[str, bool, dict[str, Any]]:
+        process_transcripts_once(conn, ctx, force=True)
+        jobs = store.task_jobs(conn, task_id)
+        line = (f"jobs: {jobs['completed']} done, {len(jobs['failed'])} failed, {jobs['active']} running; "
+                f"cost {money(jobs['cost_usd'])}")
+        return line, not jobs["active"], jobs
+
+    return follow(step, worker=ctx.transcriber, interval=interval, timeout=timeout,
+                  still=lambda _jobs: "Still running; the server's poller will finish them.")
 
 
 @click.command("transcript")

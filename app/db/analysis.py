@@ -11,8 +11,8 @@ from app.db.record_ids import (  # noqa: F401 (re-exported: the record ids are p
 )
 from app.utils import fastjson
 from app.utils.clock import iso
+from app.utils.sqlite import in_batches
 
-_IN_LIMIT = 500  # ids bound in one IN (...) list
 
 
 def insert_run(
@@ -73,11 +73,8 @@ def list_runs_for_file(conn: sqlite3.Connection, file_id: int, limit: int = 50) 
 def list_results(conn: sqlite3.Connection, run_ids: Iterable[int]) -> dict[int, list[sqlite3.Row]]:
     ids = list(run_ids)
     grouped: dict[int, list[sqlite3.Row]] = {i: [] for i in ids}
-    for start in range(0, len(ids), 500):
-        part = ids[start : start + 500]
-        for row in conn.execute(
-            f"SELECT * FROM analysis_results WHERE run_id IN ({','.join('?' * len(part))}) ORDER BY rowid", part
-        ):
+    for part, marks in in_batches(ids):
+        for row in conn.execute(f"SELECT * FROM analysis_results WHERE run_id IN ({marks}) ORDER BY rowid", part):
             grouped[row["run_id"]].append(row)
     return grouped
 
@@ -97,10 +94,8 @@ def set_runs_task(conn: sqlite3.Connection, run_ids: Iterable[int], task_id: str
 def runs_task_ids(conn: sqlite3.Connection, run_ids: list[int]) -> dict[int, str | None]:
     """{run id: the task running it} for these runs."""
     found: dict[int, str | None] = {}
-    for start in range(0, len(run_ids), _IN_LIMIT):
-        part = run_ids[start:start + _IN_LIMIT]
-        for row in conn.execute(
-                f"SELECT id, task_id FROM analysis_runs WHERE id IN ({','.join('?' * len(part))})", part):
+    for part, marks in in_batches(run_ids):
+        for row in conn.execute(f"SELECT id, task_id FROM analysis_runs WHERE id IN ({marks})", part):
             found[row["id"]] = row["task_id"]
     return found
 
@@ -225,9 +220,7 @@ def finalize_runs(conn: sqlite3.Connection, run_ids: Iterable[int], *,
     file_ids: list[int] = []
     stamp = iso(now)
     in_sql = _python_round_in_sql(conn)
-    for start in range(0, len(ids), _IN_LIMIT):
-        part = ids[start:start + _IN_LIMIT]
-        marks = ",".join("?" * len(part))
+    for part, marks in in_batches(ids):
         # The common case, a run with one result and that one COMPLETED, in one statement: its sums are
         # that result's values.
         for run_id, file_id in () if not in_sql else conn.execute(
@@ -323,8 +316,7 @@ def refresh_files_state(conn: sqlite3.Connection, file_ids: Iterable[int]) -> No
     (a merged result with a gap) counts as completed: the file has a usable, searchable analysis, and the
     run itself says what is missing."""
     ids = list(dict.fromkeys(file_ids))
-    for start in range(0, len(ids), _IN_LIMIT):
-        part = ids[start:start + _IN_LIMIT]
+    for part, marks in in_batches(ids):
         conn.execute(
             "UPDATE files SET latest_run_id = (SELECT MAX(r.id) FROM analysis_runs r WHERE r.file_id = files.id),"
             " analysis_status = COALESCE((SELECT CASE"
@@ -333,7 +325,7 @@ def refresh_files_state(conn: sqlite3.Connection, file_ids: Iterable[int]) -> No
             "     WHERE c.file_id = files.id AND c.status IN ('COMPLETED', 'PARTIAL')) THEN 'completed'"
             "   ELSE 'failed' END"
             "   FROM analysis_runs l WHERE l.file_id = files.id ORDER BY l.id DESC LIMIT 1), 'none')"
-            f" WHERE id IN ({','.join('?' * len(part))})", part,
+            f" WHERE id IN ({marks})", part,
         )
 
 

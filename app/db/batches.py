@@ -6,8 +6,9 @@ import sqlite3
 from datetime import datetime
 from typing import Any
 
-from app.db.chunks import CHUNK_TERMINAL, sql_list
+from app.db.chunks import CHUNK_TERMINAL
 from app.utils.clock import iso
+from app.utils.sqlite import sql_list
 
 BATCH_TERMINAL = ("COMPLETED", "PARTIAL", "FAILED", "CANCELLED")
 

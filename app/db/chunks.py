@@ -7,6 +7,7 @@ from typing import Any, Iterable
 
 from app.utils import leases
 from app.utils.clock import iso
+from app.utils.sqlite import in_batches, sql_list
 
 # QUEUED -> SUBMITTED -> IN_PROGRESS -> FETCHING -> COMPLETED | PARTIAL | FAILED | CANCELLED, plus STAGING
 # before QUEUED and RESULT_FETCH_FAILED after repeated ingestion faults.
@@ -35,11 +36,6 @@ WHERE cleanup_completed_at IS NULL
   AND (:cutoff IS NULL OR COALESCE(completed_at, updated_at) < :cutoff)
 ORDER BY id
 """
-
-
-def sql_list(values: Iterable[str]) -> str:
-    """A list of status constants as SQL text (never user input)."""
-    return ", ".join(f"'{v}'" for v in values)
 
 
 def insert_chunk(conn: sqlite3.Connection, *, batch_id: int, chunk_index: int, total_chunks: int, model_id: str,
@@ -180,12 +176,11 @@ def runs_for_ingest(conn: sqlite3.Connection, run_ids: list[int]) -> dict[int, s
     """The runs that output lines refer to: what ingestion needs of each (id, file, batch, chunk, mode,
     status, analysis types, options, segmentation) with its file's media type and duration."""
     found: dict[int, sqlite3.Row] = {}
-    for start in range(0, len(run_ids), 500):
-        part = run_ids[start:start + 500]
+    for part, marks in in_batches(run_ids):
         for row in conn.execute(
             "SELECT r.id, r.file_id, r.batch_id, r.chunk_id, r.mode, r.status, r.analysis_types, r.options,"
             " r.segment_seconds, f.media_type AS file_media_type, f.duration_seconds AS file_duration_seconds"
-            f" FROM analysis_runs r JOIN files f ON f.id = r.file_id WHERE r.id IN ({','.join('?' * len(part))})",
+            f" FROM analysis_runs r JOIN files f ON f.id = r.file_id WHERE r.id IN ({marks})",
             part,
         ):
             found[row["id"]] = row
@@ -195,11 +190,9 @@ def runs_for_ingest(conn: sqlite3.Connection, run_ids: list[int]) -> dict[int, s
 def result_statuses(conn: sqlite3.Connection, run_ids: list[int]) -> dict[tuple[int, str], str]:
     """{(run id, analysis type): status} of the results of these runs."""
     found: dict[tuple[int, str], str] = {}
-    for start in range(0, len(run_ids), 500):
-        part = run_ids[start:start + 500]
+    for part, marks in in_batches(run_ids):
         for run_id, analysis_type, status in conn.execute(
-            "SELECT run_id, analysis_type, status FROM analysis_results"
-            f" WHERE run_id IN ({','.join('?' * len(part))})", part,
+            f"SELECT run_id, analysis_type, status FROM analysis_results WHERE run_id IN ({marks})", part,
         ):
             found[(run_id, analysis_type)] = status
     return found

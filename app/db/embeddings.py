@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any, Iterable, Iterator
 
 from app.utils.clock import iso
+from app.utils.sqlite import in_batches
 from app.utils.leases import Claims
 
 PENDING_CLAIMS = Claims("embedding_pending", "file_id")
@@ -203,13 +204,12 @@ def forget_orphan(conn: sqlite3.Connection, prefix: str) -> None:
 def backfill_candidates(conn: sqlite3.Connection, file_ids: list[int]) -> list[sqlite3.Row]:
     """Media type, duration and whether a completed run exists, for ready files among file_ids."""
     rows: list[sqlite3.Row] = []
-    for start in range(0, len(file_ids), 500):
-        part = file_ids[start:start + 500]
+    for part, marks in in_batches(file_ids):
         rows.extend(conn.execute(
             "SELECT f.id, f.media_type, f.duration_seconds, f.size_bytes, f.latest_run_id,"
             " EXISTS (SELECT 1 FROM analysis_runs r WHERE r.file_id = f.id"
             " AND r.status IN ('COMPLETED', 'PARTIAL')) AS analysed"
-            f" FROM files f WHERE f.status = 'ready' AND f.id IN ({','.join('?' * len(part))})", part))
+            f" FROM files f WHERE f.status = 'ready' AND f.id IN ({marks})", part))
     return rows
 
 

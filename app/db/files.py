@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator
 
 from app.utils.clock import iso
+from app.utils.sqlite import in_batches
 
 FILE_COLUMNS = (
     "path", "folder", "name", "size_bytes", "mtime", "fingerprint", "media_type", "mime_type", "container",
@@ -245,20 +246,16 @@ def get_file(conn: sqlite3.Connection, file_id: int) -> sqlite3.Row | None:
 
 
 def get_files(conn: sqlite3.Connection, file_ids: Iterable[int]) -> list[sqlite3.Row]:
-    ids = list(file_ids)
     rows: list[sqlite3.Row] = []
-    for start in range(0, len(ids), 500):
-        part = ids[start : start + 500]
-        rows.extend(conn.execute(f"{LIST_SELECT} WHERE f.id IN ({','.join('?' * len(part))})", part))
+    for part, marks in in_batches(file_ids):
+        rows.extend(conn.execute(f"{LIST_SELECT} WHERE f.id IN ({marks})", part))
     return rows
 
 
 def existing_by_path(conn: sqlite3.Connection, paths: Iterable[str]) -> dict[str, sqlite3.Row]:
     found: dict[str, sqlite3.Row] = {}
-    items = list(paths)
-    for start in range(0, len(items), 500):
-        part = items[start : start + 500]
-        sql = f"SELECT id, path, size_bytes, mtime, status FROM files WHERE path IN ({','.join('?' * len(part))})"
+    for part, marks in in_batches(paths):
+        sql = f"SELECT id, path, size_bytes, mtime, status FROM files WHERE path IN ({marks})"
         for row in conn.execute(sql, part):
             found[row["path"]] = row
     return found

@@ -13,8 +13,8 @@ from typing import Any, Iterable
 
 from app.db.record_ids import segment_record_id_for
 from app.utils.clock import iso
+from app.utils.sqlite import in_batches
 
-_IN_LIMIT = 500
 _RESULT_COLUMNS = ("result, tokens_input, tokens_output, cost_usd, truncated, stop_reason, warnings, error_code,"
                    " error_message, completed_at")
 
@@ -29,10 +29,6 @@ class NewSegment:
     end: float
     chunk_id: int | None = None
     reused: dict[str, sqlite3.Row] = field(default_factory=dict)
-
-
-def _marks(values: list[Any]) -> str:
-    return ",".join("?" * len(values))
 
 
 def insert_segments(conn: sqlite3.Connection, run_id: int, types: list[str], segments: Iterable[NewSegment]) -> None:
@@ -61,11 +57,9 @@ def insert_segments(conn: sqlite3.Connection, run_id: int, types: list[str], seg
 
 def list_segments(conn: sqlite3.Connection, run_ids: Iterable[int]) -> dict[int, list[sqlite3.Row]]:
     """{run id: its segments in order} (runs without segments are left out)."""
-    ids = list(run_ids)
     found: dict[int, list[sqlite3.Row]] = {}
-    for start in range(0, len(ids), _IN_LIMIT):
-        part = ids[start:start + _IN_LIMIT]
-        for row in conn.execute(f"SELECT * FROM analysis_segments WHERE run_id IN ({_marks(part)})"
+    for part, marks in in_batches(run_ids):
+        for row in conn.execute(f"SELECT * FROM analysis_segments WHERE run_id IN ({marks})"
                                 " ORDER BY run_id, segment_index", part):
             found.setdefault(row["run_id"], []).append(row)
     return found
@@ -94,8 +88,7 @@ def segments_for_ingest(conn: sqlite3.Connection,
     """{(run id, segment index): (start_seconds, end_seconds, chunk_id)} of these segments."""
     wanted = sorted(set(keys))
     found: dict[tuple[int, int], sqlite3.Row] = {}
-    for start in range(0, len(wanted), _IN_LIMIT):
-        part = wanted[start:start + _IN_LIMIT]
+    for part, _marks in in_batches(wanted):
         clause = " OR ".join("(run_id = ? AND segment_index = ?)" for _ in part)
         for row in conn.execute("SELECT run_id, segment_index, start_seconds, end_seconds, chunk_id"
                                 f" FROM analysis_segments WHERE {clause}", [v for key in part for v in key]):
@@ -106,11 +99,10 @@ def segments_for_ingest(conn: sqlite3.Connection,
 def result_statuses(conn: sqlite3.Connection, run_ids: list[int]) -> dict[tuple[int, str, int], str]:
     """{(run id, type, segment index): status} of these runs' segment answers."""
     found: dict[tuple[int, str, int], str] = {}
-    for start in range(0, len(run_ids), _IN_LIMIT):
-        part = run_ids[start:start + _IN_LIMIT]
+    for part, marks in in_batches(run_ids):
         for run_id, analysis_type, index, status in conn.execute(
                 "SELECT run_id, analysis_type, segment_index, status FROM analysis_segment_results"
-                f" WHERE run_id IN ({_marks(part)})", part):
+                f" WHERE run_id IN ({marks})", part):
             found[(run_id, analysis_type, index)] = status
     return found
 
@@ -207,9 +199,7 @@ def settle(conn: sqlite3.Connection, run_ids: Iterable[int]) -> list[tuple[int, 
     segment has answered (or failed) and whose merge is not queued yet, in run then type order."""
     ids = sorted(set(run_ids))
     ready: list[tuple[int, str]] = []
-    for start in range(0, len(ids), _IN_LIMIT):
-        part = ids[start:start + _IN_LIMIT]
-        marks = _marks(part)
+    for part, marks in in_batches(ids):
         conn.execute(
             "UPDATE analysis_segments SET status = (SELECT CASE"
             "  WHEN SUM(sr.status = 'PENDING') > 0 THEN 'PENDING'"
@@ -267,6 +257,6 @@ def reusable_answers(conn: sqlite3.Connection, run_id: int, types: Iterable[str]
         return found
     for row in conn.execute(
             "SELECT * FROM analysis_segment_results WHERE run_id = ? AND status = 'COMPLETED' AND truncated = 0"
-            f" AND analysis_type IN ({_marks(wanted)})", [run_id, *wanted]):
+            f" AND analysis_type IN ({','.join('?' * len(wanted))})", [run_id, *wanted]):
         found[row["analysis_type"]][row["segment_index"]] = row
     return found

@@ -7,6 +7,7 @@ from typing import Any, Iterable
 
 from app.utils import leases
 from app.utils.clock import iso
+from app.utils.sqlite import in_batches, sql_list
 
 # STAGING -> QUEUED -> SUBMITTED -> IN_PROGRESS -> FETCHING -> COMPLETED | FAILED
 JOB_ACTIVE = ("STAGING", "QUEUED", "SUBMITTED", "IN_PROGRESS", "FETCHING")
@@ -21,10 +22,6 @@ _FIELDS = frozenset({
     "last_error", "failure_reason", "task_id", "claimed_by", "claimed_until", "submitted_at", "last_checked_at",
     "completed_at", "cleaned_at",
 })
-
-
-def _sql_list(values: Iterable[str]) -> str:
-    return ", ".join(f"'{v}'" for v in values)  # status constants only, never input
 
 
 def insert_job(conn: sqlite3.Connection, *, file_id: int, backend: str, job_name: str, media_key: str,
@@ -54,13 +51,13 @@ def update_job(conn: sqlite3.Connection, job_id: int, now: datetime, *, expect_s
     sql = f"UPDATE transcription_jobs SET {assignments} WHERE id = ?"
     params: list[Any] = [*values.values(), iso(now), job_id]
     if expect_status is not None:
-        sql += f" AND status IN ({_sql_list(expect_status)})"
+        sql += f" AND status IN ({sql_list(expect_status)})"
     return conn.execute(sql, params).rowcount == 1
 
 
 def jobs_with_status(conn: sqlite3.Connection, statuses: Iterable[str]) -> list[sqlite3.Row]:
     return conn.execute(
-        f"SELECT * FROM transcription_jobs WHERE status IN ({_sql_list(statuses)}) ORDER BY id").fetchall()
+        f"SELECT * FROM transcription_jobs WHERE status IN ({sql_list(statuses)}) ORDER BY id").fetchall()
 
 
 def due_jobs(conn: sqlite3.Connection, status: str, now: datetime | None) -> list[sqlite3.Row]:
@@ -75,19 +72,16 @@ def due_jobs(conn: sqlite3.Connection, status: str, now: datetime | None) -> lis
 def count_occupying_slots(conn: sqlite3.Connection, backend: str) -> int:
     """Jobs counting against the concurrent-job limit: running, or maybe created by an unanswered call."""
     return conn.execute(
-        f"SELECT COUNT(*) FROM transcription_jobs WHERE backend = ? AND (status IN ({_sql_list(JOB_RUNNING)})"
+        f"SELECT COUNT(*) FROM transcription_jobs WHERE backend = ? AND (status IN ({sql_list(JOB_RUNNING)})"
         " OR (status = 'QUEUED' AND create_uncertain = 1))", (backend,)).fetchone()[0]
 
 
 def active_jobs_by_file(conn: sqlite3.Connection, file_ids: Iterable[int]) -> dict[int, sqlite3.Row]:
     """{file id: its unfinished job} for these files."""
-    ids = list(file_ids)
     found: dict[int, sqlite3.Row] = {}
-    for start in range(0, len(ids), 500):
-        part = ids[start:start + 500]
-        marks = ",".join("?" * len(part))
+    for part, marks in in_batches(file_ids):
         for row in conn.execute(
-                f"SELECT * FROM transcription_jobs WHERE status IN ({_sql_list(JOB_ACTIVE)})"
+                f"SELECT * FROM transcription_jobs WHERE status IN ({sql_list(JOB_ACTIVE)})"
                 f" AND file_id IN ({marks}) ORDER BY id", part):
             found[row["file_id"]] = row
     return found
@@ -101,7 +95,7 @@ def latest_job_for_file(conn: sqlite3.Connection, file_id: int) -> sqlite3.Row |
 def uncleaned_terminal_jobs(conn: sqlite3.Connection, limit: int = 200) -> list[sqlite3.Row]:
     """Finished jobs whose staged objects are still in the store."""
     return conn.execute(
-        f"SELECT * FROM transcription_jobs WHERE status IN ({_sql_list(JOB_TERMINAL)}) AND cleaned_at IS NULL"
+        f"SELECT * FROM transcription_jobs WHERE status IN ({sql_list(JOB_TERMINAL)}) AND cleaned_at IS NULL"
         " ORDER BY id LIMIT ?", (limit,)).fetchall()
 
 

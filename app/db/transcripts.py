@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any, Iterable, Sequence
 
 from app.utils.clock import iso
+from app.utils.sqlite import in_batches
 
 SOURCES = ("aws", "local", "subtitle_stream", "sidecar")
 # (start_seconds, end_seconds, speaker or None, text)
@@ -70,11 +71,8 @@ def list_segments(conn: sqlite3.Connection, transcript_id: int, *, start: float 
 
 def sources_by_file(conn: sqlite3.Connection, file_ids: Iterable[int]) -> dict[int, str]:
     """{file id: transcript source} for the files of these ids that have a transcript."""
-    ids = list(file_ids)
     found: dict[int, str] = {}
-    for start in range(0, len(ids), 500):
-        part = ids[start:start + 500]
-        marks = ",".join("?" * len(part))
+    for part, marks in in_batches(file_ids):
         found.update((row[0], row[1]) for row in conn.execute(
             f"SELECT file_id, source FROM transcripts WHERE file_id IN ({marks})", part))
     return found
@@ -83,11 +81,8 @@ def sources_by_file(conn: sqlite3.Connection, file_ids: Iterable[int]) -> dict[i
 def text_sizes_by_file(conn: sqlite3.Connection, file_ids: Iterable[int],
                        line_overhead_bytes: int) -> dict[int, int]:
     """{file id: UTF-8 bytes of its segment texts plus `line_overhead_bytes` a segment}, for estimates."""
-    ids = list(file_ids)
     sizes: dict[int, int] = {}
-    for start in range(0, len(ids), 500):
-        part = ids[start:start + 500]
-        marks = ",".join("?" * len(part))
+    for part, marks in in_batches(file_ids):
         sizes.update((row[0], row[1] or 0) for row in conn.execute(
             "SELECT t.file_id, SUM(length(CAST(s.text AS BLOB)) + ?) FROM transcripts t"
             " JOIN transcript_segments s ON s.transcript_id = t.id"

@@ -5,7 +5,7 @@ import json
 import logging
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import boto3
 from botocore.config import Config
@@ -68,7 +68,7 @@ ERROR_CLASSES: dict[str, type[InferenceError]] = {
 }
 
 
-def _client_config(read_timeout: int) -> Config:
+def client_config(read_timeout: int) -> Config:
     """Botocore settings shared by both clients; only the read timeout differs."""
     # Adaptive mode adds client-side rate limiting on throttles, which matters when the poller
     # and on-demand analyses share one account's Bedrock quota. Keep-alive stops NAT boxes from
@@ -117,14 +117,35 @@ def translate_botocore_error(exc: Exception, operation: str) -> InferenceError:
 
 
 @contextmanager
-def _mapped_errors(operation: str) -> Iterator[None]:
-    """Re-raise boto3 failures inside the block as InferenceError subclasses."""
+def mapped_errors(operation: str, translate: Callable[[ClientError, str], InferenceError] | None = None
+                  ) -> Iterator[None]:
+    """Re-raise boto3 failures inside the block as InferenceError subclasses; `translate` classifies the
+    service's own error codes (Bedrock's by default), client-side botocore failures are classified alike."""
     try:
         yield
     except ClientError as exc:
-        raise translate_client_error(exc, operation) from exc
+        raise (translate or translate_client_error)(exc, operation) from exc
     except MAPPED_BOTOCORE_ERRORS as exc:
         raise translate_botocore_error(exc, operation) from exc
+
+
+def invoke_json(client: Any, model_id: str, body: str) -> dict[str, Any]:
+    """InvokeModel with a JSON body on a 'bedrock-runtime' client; the response body as a JSON object."""
+    with mapped_errors("InvokeModel"):
+        response = client.invoke_model(modelId=model_id, body=body, contentType="application/json",
+                                       accept="application/json")
+        stream = response["body"]
+        try:
+            raw = stream.read()
+        finally:
+            stream.close()
+    try:
+        parsed = json.loads(raw)
+    except ValueError as exc:
+        raise InferenceError("InvokeModel returned a body that is not JSON", code="InvalidResponseBody") from exc
+    if not isinstance(parsed, dict):
+        raise InferenceError("InvokeModel returned JSON that is not an object", code="InvalidResponseBody")
+    return parsed
 
 
 def _job_info(data: dict[str, Any]) -> BatchJobInfo:
@@ -170,11 +191,11 @@ class BedrockBackend(InferenceBackend):
             session = boto3.session.Session(profile_name=profile, region_name=region)
             if control_client is None:
                 control_client = session.client(
-                    "bedrock", endpoint_url=endpoint_url, config=_client_config(CONTROL_READ_TIMEOUT))
+                    "bedrock", endpoint_url=endpoint_url, config=client_config(CONTROL_READ_TIMEOUT))
             if runtime_client is None:
                 # Video answers can take minutes; the runtime read timeout must outlast them.
                 runtime_client = session.client(
-                    "bedrock-runtime", endpoint_url=runtime_endpoint_url, config=_client_config(read_timeout))
+                    "bedrock-runtime", endpoint_url=runtime_endpoint_url, config=client_config(read_timeout))
         self._control = control_client
         self._runtime = runtime_client
 
@@ -192,23 +213,7 @@ class BedrockBackend(InferenceBackend):
         """Call InvokeModel with a Nova messages-v1 body and return the parsed JSON response."""
         if not model_id:
             raise ValidationError("invoke needs a model id")
-        body = json.dumps(request)
-        with _mapped_errors("InvokeModel"):
-            response = self._runtime.invoke_model(
-                modelId=model_id, body=body, contentType="application/json", accept="application/json")
-            stream = response["body"]
-            try:
-                raw = stream.read()
-            finally:
-                stream.close()
-        try:
-            parsed = json.loads(raw)
-        except ValueError as exc:
-            raise InferenceError("InvokeModel returned a body that is not JSON",
-                                 code="InvalidResponseBody") from exc
-        if not isinstance(parsed, dict):
-            raise InferenceError("InvokeModel returned JSON that is not an object", code="InvalidResponseBody")
-        return parsed
+        return invoke_json(self._runtime, model_id, json.dumps(request))
 
     def create_batch_job(self, *, name: str, model_id: str, input_uri: str, output_uri: str, role_arn: str,
                          client_token: str, timeout_hours: int) -> str:
@@ -217,7 +222,7 @@ class BedrockBackend(InferenceBackend):
                             client_token=client_token, timeout_hours=timeout_hours)
         if not model_id:
             raise ValidationError("create_batch_job needs a model id")
-        with _mapped_errors("CreateModelInvocationJob"):
+        with mapped_errors("CreateModelInvocationJob"):
             response = self._control.create_model_invocation_job(
                 jobName=name,
                 roleArn=role_arn,
@@ -235,7 +240,7 @@ class BedrockBackend(InferenceBackend):
     def get_batch_job(self, job_id_or_arn: str) -> BatchJobInfo:
         """Call GetModelInvocationJob for an ARN or bare job ID."""
         validate_job_identifier(job_id_or_arn)
-        with _mapped_errors("GetModelInvocationJob"):
+        with mapped_errors("GetModelInvocationJob"):
             response = self._control.get_model_invocation_job(jobIdentifier=job_id_or_arn)
         return _job_info(response)
 
@@ -256,7 +261,7 @@ class BedrockBackend(InferenceBackend):
         """Walk every page of ListModelInvocationJobs."""
         paginator = self._control.get_paginator("list_model_invocation_jobs")
         pages = paginator.paginate(**params, PaginationConfig={"PageSize": LIST_PAGE_SIZE})
-        with _mapped_errors("ListModelInvocationJobs"):
+        with mapped_errors("ListModelInvocationJobs"):
             for page in pages:
                 for summary in page.get("invocationJobSummaries", []):
                     yield _job_info(summary)
@@ -264,6 +269,6 @@ class BedrockBackend(InferenceBackend):
     def stop_batch_job(self, job_id_or_arn: str) -> None:
         """Call StopModelInvocationJob; a job that already finished raises ConflictError."""
         validate_job_identifier(job_id_or_arn)
-        with _mapped_errors("StopModelInvocationJob"):
+        with mapped_errors("StopModelInvocationJob"):
             self._control.stop_model_invocation_job(jobIdentifier=job_id_or_arn)
         log.info("requested stop of batch job %s", job_id_or_arn)

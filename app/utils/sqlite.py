@@ -4,9 +4,12 @@ from __future__ import annotations
 import sqlite3
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator, TypeVar
 
 BUSY_TIMEOUT_MS = 30_000
+IN_BATCH = 500  # values per IN (...) list, well under SQLite's limit of host parameters
+
+T = TypeVar("T")
 
 
 def connect(path: Path | str) -> sqlite3.Connection:
@@ -43,3 +46,16 @@ def transaction(conn: sqlite3.Connection, *, immediate: bool = True) -> Iterator
         raise
     else:
         conn.execute("COMMIT")
+
+
+def in_batches(values: Iterable[T], size: int = IN_BATCH) -> Iterator[tuple[list[T], str]]:
+    """The values in slices of at most `size`, each with its `?,?,...` placeholders for an IN (...) list."""
+    items = list(values)
+    for start in range(0, len(items), size):
+        part = items[start:start + size]
+        yield part, ",".join("?" * len(part))
+
+
+def sql_list(values: Iterable[str]) -> str:
+    """A list of status constants as SQL text; for the app's own constants only, never for input."""
+    return ", ".join(f"'{v}'" for v in values)

@@ -14,8 +14,7 @@ from typing import Any, Iterator
 
 import boto3
 
-from app.inference.base import InferenceError
-from app.inference.bedrock import CONTROL_READ_TIMEOUT, _client_config, _mapped_errors
+from app.inference.bedrock import CONTROL_READ_TIMEOUT, client_config, invoke_json, mapped_errors
 from app.inference.embeddings.base import (
     NOVA_EMBEDDINGS_MODEL_ID,
     AsyncInvocation,
@@ -49,7 +48,7 @@ class BedrockEmbeddings(EmbeddingBackend):
         if client is None:
             session = boto3.session.Session(profile_name=profile, region_name=region)
             client = session.client("bedrock-runtime", endpoint_url=endpoint_url,
-                                    config=_client_config(CONTROL_READ_TIMEOUT))
+                                    config=client_config(CONTROL_READ_TIMEOUT))
         self._client = client
 
     @property
@@ -70,21 +69,7 @@ class BedrockEmbeddings(EmbeddingBackend):
         return vector_of(self._invoke(body), self.dimension)
 
     def _invoke(self, body: dict[str, Any]) -> dict[str, Any]:
-        with _mapped_errors("InvokeModel"):
-            response = self._client.invoke_model(modelId=self.model_id, body=json.dumps(body),
-                                                 contentType="application/json", accept="application/json")
-            stream = response["body"]
-            try:
-                raw = stream.read()
-            finally:
-                stream.close()
-        try:
-            parsed = json.loads(raw)
-        except ValueError as exc:
-            raise InferenceError("InvokeModel returned a body that is not JSON", code="InvalidResponseBody") from exc
-        if not isinstance(parsed, dict):
-            raise InferenceError("InvokeModel returned JSON that is not an object", code="InvalidResponseBody")
-        return parsed
+        return invoke_json(self._client, self.model_id, json.dumps(body))
 
     def start_video(self, *, video_uri: str, video_format: str, output_uri: str, client_token: str,
                     segment_seconds: int, mode: str) -> str:
@@ -92,7 +77,7 @@ class BedrockEmbeddings(EmbeddingBackend):
                           client_token=client_token, segment_seconds=segment_seconds, mode=mode)
         model_input = segmented_video_request(dimension=self.dimension, video_uri=video_uri,
                                               video_format=video_format, segment_seconds=segment_seconds, mode=mode)
-        with _mapped_errors("StartAsyncInvoke"):
+        with mapped_errors("StartAsyncInvoke"):
             response = self._client.start_async_invoke(
                 modelId=self.model_id, modelInput=model_input,
                 outputDataConfig={"s3OutputDataConfig": {"s3Uri": output_uri}},
@@ -104,7 +89,7 @@ class BedrockEmbeddings(EmbeddingBackend):
 
     def get_invocation(self, arn: str) -> AsyncInvocation:
         check_arn(arn)
-        with _mapped_errors("GetAsyncInvoke"):
+        with mapped_errors("GetAsyncInvoke"):
             return _invocation(self._client.get_async_invoke(invocationArn=arn))
 
     def list_invocations(self, *, submitted_after: datetime | None = None,
@@ -119,7 +104,7 @@ class BedrockEmbeddings(EmbeddingBackend):
     def _pages(self, params: dict[str, Any]) -> Iterator[AsyncInvocation]:
         pages = self._client.get_paginator("list_async_invokes").paginate(
             **params, PaginationConfig={"PageSize": LIST_PAGE_SIZE})
-        with _mapped_errors("ListAsyncInvokes"):
+        with mapped_errors("ListAsyncInvokes"):
             for page in pages:
                 for summary in page.get("asyncInvokeSummaries", []):
                     yield _invocation(summary)

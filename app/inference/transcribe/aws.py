@@ -8,7 +8,6 @@ classes: throttling and server faults are transient, a refused request or a miss
 from __future__ import annotations
 
 import logging
-from contextlib import contextmanager
 from typing import Any, Iterator
 
 import boto3
@@ -17,7 +16,7 @@ from botocore.exceptions import ClientError
 
 from app.inference.base import (AccessDeniedError, ConflictError, InferenceError, NotFoundError, ThrottlingError,
                                 TransientServiceError, ValidationError)
-from app.inference.bedrock import MAPPED_BOTOCORE_ERRORS, translate_botocore_error
+from app.inference.bedrock import mapped_errors
 from app.inference.transcribe.base import (LIST_PAGE_SIZE, STATUSES, JobRequest, TranscriptionJobInfo,
                                            TranscriptionService, validate_request)
 
@@ -63,16 +62,6 @@ def translate_client_error(exc: ClientError, operation: str) -> InferenceError:
     return cls(f"{operation} failed: {text}", code=code, http_status=status)
 
 
-@contextmanager
-def _mapped_errors(operation: str) -> Iterator[None]:
-    try:
-        yield
-    except ClientError as exc:
-        raise translate_client_error(exc, operation) from exc
-    except MAPPED_BOTOCORE_ERRORS as exc:
-        raise translate_botocore_error(exc, operation) from exc
-
-
 def _info(job: dict[str, Any]) -> TranscriptionJobInfo:
     status = job.get("TranscriptionJobStatus") or "QUEUED"  # a fresh start answer may carry none
     if status not in STATUSES:
@@ -110,13 +99,13 @@ class AwsTranscriber(TranscriptionService):
             params["IdentifyLanguage"] = True
         if request.max_speakers:  # ShowSpeakerLabels and MaxSpeakerLabels go together
             params["Settings"] = {"ShowSpeakerLabels": True, "MaxSpeakerLabels": request.max_speakers}
-        with _mapped_errors("StartTranscriptionJob"):
+        with mapped_errors("StartTranscriptionJob", translate_client_error):
             response = self.client.start_transcription_job(**params)
         log.info("started transcription job %s", request.name)
         return _info(response.get("TranscriptionJob") or {"TranscriptionJobName": request.name})
 
     def get_job(self, name: str) -> TranscriptionJobInfo:
-        with _mapped_errors("GetTranscriptionJob"):
+        with mapped_errors("GetTranscriptionJob", translate_client_error):
             response = self.client.get_transcription_job(TranscriptionJobName=name)
         return _info(response["TranscriptionJob"])
 
@@ -130,7 +119,7 @@ class AwsTranscriber(TranscriptionService):
     def _pages(self, params: dict[str, Any]) -> Iterator[TranscriptionJobInfo]:
         token = None
         while True:
-            with _mapped_errors("ListTranscriptionJobs"):
+            with mapped_errors("ListTranscriptionJobs", translate_client_error):
                 page = self.client.list_transcription_jobs(**params, **({"NextToken": token} if token else {}))
             for summary in page.get("TranscriptionJobSummaries", []):
                 yield _info(summary)

@@ -1,7 +1,6 @@
 """One pass of the batch pipeline: submit, then refresh, then ingest, then roll submissions up."""
 from __future__ import annotations
 
-import logging
 import sqlite3
 from datetime import datetime
 from typing import Any, Callable
@@ -11,12 +10,8 @@ from app.services.batch.status import refresh_unfinished_batches
 from app.services.batch.submit import submit_queued_chunks
 from app.services.batch.tracking import refresh_active_chunks
 from app.services.context import Services
+from app.services.pass_steps import check_status_checks, run_steps
 from app.utils.clock import utc
-
-log = logging.getLogger(__name__)
-
-
-STATUS_CHECKS = ("due", "all", "none")
 
 
 def process_batches_once(conn: sqlite3.Connection, services: Services, now: datetime | None = None, *,
@@ -27,8 +22,7 @@ def process_batches_once(conn: sqlite3.Connection, services: Services, now: date
     status_checks: "due" asks the provider about chunks not checked for BATCH_CHECK_INTERVAL, "all" about
     every running chunk (the provider said a job changed), "none" skips asking (a wake-up for local work).
     """
-    if status_checks not in STATUS_CHECKS:
-        raise ValueError(f"status_checks must be one of {STATUS_CHECKS}")
+    check_status_checks(status_checks)
     current = utc(now)
     steps: list[tuple[str, Callable[[], Any]]] = [
         ("submit", lambda: submit_queued_chunks(conn, services, current, force=force)),
@@ -38,11 +32,4 @@ def process_batches_once(conn: sqlite3.Connection, services: Services, now: date
     if status_checks != "none":
         steps.insert(1, ("refresh", lambda: refresh_active_chunks(conn, services, current,
                                                                   force=force or status_checks == "all")))
-    outcome: dict[str, Any] = {"errors": []}
-    for name, step in steps:
-        try:
-            outcome[name] = step()
-        except Exception as exc:
-            log.exception("batch pipeline step %s failed", name)
-            outcome["errors"].append(f"{name}: {exc}")
-    return outcome
+    return run_steps(steps, pipeline="batch")

@@ -19,6 +19,7 @@ from app.db import transcription_jobs as jobs_db
 from app.inference.base import ConflictError, InferenceError, NotFoundError
 from app.inference.transcribe.base import JobRequest, TranscriptionJobInfo, TranscriptionService
 from app.services.context import Services
+from app.services.pass_steps import check_status_checks, run_steps
 from app.services.transcripts.fetch import cleanup_finished, fetch_finished, finish_failed
 from app.services.transcripts.staging import JOB_NAME_PREFIX
 from app.utils.clock import iso, later, parse_iso, utc
@@ -26,7 +27,6 @@ from app.utils.crashpoints import crashpoint
 
 log = logging.getLogger(__name__)
 
-STATUS_CHECKS = ("due", "all", "none")
 MAX_SUBMIT_ATTEMPTS = 12  # deferred starts (throttling, 5xx) before the job fails with the last error
 MAX_LISTED = 1000  # summaries one status walk reads before falling back to Get calls
 # Throttling answers mean nothing was started; a 5xx or timeout may hide a job, so it is looked up first.
@@ -42,10 +42,8 @@ def process_transcripts_once(conn: sqlite3.Connection, services: Services, now: 
                              force: bool = False, status_checks: str = "due") -> dict[str, Any]:
     """Every step once at `now` (same contract as process_batches_once); a step that raises is logged and the
     later steps still run. Nothing is asked of the service while no job of its backend is unfinished."""
-    if status_checks not in STATUS_CHECKS:
-        raise ValueError(f"status_checks must be one of {STATUS_CHECKS}")
+    check_status_checks(status_checks)
     transcriber = services.transcriber
-    outcome: dict[str, Any] = {"errors": []}
     current = utc(now)
     steps: list[tuple[str, Callable[[], Any]]] = [("cleanup", lambda: cleanup_finished(conn, services, current))]
     if transcriber is not None:
@@ -54,13 +52,7 @@ def process_transcripts_once(conn: sqlite3.Connection, services: Services, now: 
         if status_checks != "none":
             steps.insert(1, ("refresh", lambda: refresh_running(conn, services, transcriber, current,
                                                                 force=force or status_checks == "all")))
-    for name, step in steps:
-        try:
-            outcome[name] = step()
-        except Exception as exc:
-            log.exception("transcription pipeline step %s failed", name)
-            outcome["errors"].append(f"transcripts {name}: {exc}")
-    return outcome
+    return run_steps(steps, pipeline="transcription", prefix="transcripts ")
 
 
 # ---- submit ----------------------------------------------------------------------------------
